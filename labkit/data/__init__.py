@@ -1,0 +1,1 @@
+"""Data: the embedded synthetic default data, converters and readers."""

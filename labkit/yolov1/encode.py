@@ -1,0 +1,144 @@
+"""YOLOv1 target encoding ``S x S x (B*5 + C)`` and its inverse.
+
+Layout of the last axis (the same for targets and for the model's activated output)::
+
+    [x_1, y_1, w_1, h_1, c_1,  ...,  x_B, y_B, w_B, h_B, c_B,  p_1 ... p_C]
+
+* ``x, y``: box centre as an offset inside its grid cell, in ``[0, 1]``;
+* ``w, h``: box size as a fraction of the whole image, in ``[0, 1]``;
+* ``c``: confidence (target: 1 in a cell that holds an object, else 0);
+* ``p``: class probabilities (target: one-hot of the object in the cell).
+
+In a target every one of the B slots of an object cell holds the same box: which predictor is
+*responsible* is decided by the loss (highest IoU with this box), not by the encoder.
+As in the paper, a cell holds at most one object: when two object centres fall in the same cell
+the first one (in annotation order) is kept.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["encode_targets", "encode_targets_tf", "decode_targets", "decode_predictions", "cell_to_image_xyxy"]
+
+
+def _centre_cells(boxes, S):
+    b = np.asarray(boxes, np.float32).reshape(-1, 4)
+    cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
+    w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    col = np.clip(np.floor(cx * S), 0, S - 1).astype(np.int64)
+    row = np.clip(np.floor(cy * S), 0, S - 1).astype(np.int64)
+    return cx * S - col, cy * S - row, w, h, row, col
+
+
+def encode_targets(boxes, labels, S: int = 7, B: int = 2, C: int = 20) -> np.ndarray:
+    """Encode normalized ``xyxy`` boxes (N,4 in [0,1]) and integer labels (N,) into an
+    ``(S, S, B*5 + C)`` float32 target (NumPy reference; see :func:`encode_targets_tf`)."""
+    t = np.zeros((S, S, B * 5 + C), np.float32)
+    labels = np.asarray(labels, np.int64).reshape(-1)
+    x, y, w, h, row, col = _centre_cells(boxes, S)
+    if len(labels) != len(x):
+        raise ValueError(f"{len(x)} boxes but {len(labels)} labels")
+    if len(labels) and (labels.min() < 0 or labels.max() >= C):
+        raise ValueError(f"labels must be in [0, {C}), got {labels.tolist()}")
+    for k in range(len(labels)):
+        i, j = row[k], col[k]
+        if t[i, j, 4] == 1:  # cell already taken: first object wins (paper: one object per cell)
+            continue
+        for b in range(B):
+            t[i, j, 5 * b:5 * b + 5] = (x[k], y[k], w[k], h[k], 1.0)
+        t[i, j, B * 5 + labels[k]] = 1.0
+    return t
+
+
+def encode_targets_tf(boxes, labels, S: int = 7, B: int = 2, C: int = 20):
+    """TensorFlow version of :func:`encode_targets` (graph-safe, for ``tf.data``).
+
+    ``boxes``: (N,4) float normalized xyxy, ``labels``: (N,) int; same first-wins rule."""
+    import tensorflow as tf
+
+    boxes = tf.reshape(tf.cast(boxes, tf.float32), [-1, 4])
+    labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
+    Sf = float(S)
+    cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    col = tf.clip_by_value(tf.cast(tf.floor(cx * Sf), tf.int32), 0, S - 1)
+    row = tf.clip_by_value(tf.cast(tf.floor(cy * Sf), tf.int32), 0, S - 1)
+    x, y = cx * Sf - tf.cast(col, tf.float32), cy * Sf - tf.cast(row, tf.float32)
+    # first-wins: drop object k if an earlier object k' < k has the same cell
+    cell = row * S + col
+    n = tf.shape(cell)[0]
+    same = tf.equal(cell[:, None], cell[None, :])
+    ar = tf.range(n)
+    earlier = ar[None, :] < ar[:, None]  # earlier[k, k'] = k' < k
+    dup = tf.reduce_any(tf.logical_and(same, earlier), axis=1)
+    keep = tf.logical_not(dup)
+    x, y, w, h = (tf.boolean_mask(v, keep) for v in (x, y, w, h))
+    row, col, labels = (tf.boolean_mask(v, keep) for v in (row, col, labels))
+    box5 = tf.stack([x, y, w, h, tf.ones_like(x)], axis=-1)  # (K,5)
+    feat = tf.concat([tf.tile(box5, [1, B]), tf.one_hot(labels, C, dtype=tf.float32)], axis=-1)
+    idx = tf.stack([row, col], axis=-1)
+    return tf.scatter_nd(idx, feat, [S, S, B * 5 + C])
+
+
+def cell_to_image_xyxy(grid_xywh, S: int):
+    """Convert ``(..., S, S, [B,] 4)`` cell-relative ``x, y`` + image-relative ``w, h`` to
+    normalized image ``xyxy`` (NumPy)."""
+    g = np.asarray(grid_xywh, np.float32)
+    extra = g.ndim - 3  # 1 if a B axis is present
+    rows = np.arange(S, dtype=np.float32).reshape((S, 1) + (1,) * extra)
+    cols = np.arange(S, dtype=np.float32).reshape((1, S) + (1,) * extra)
+    cx = (g[..., 0] + cols) / S
+    cy = (g[..., 1] + rows) / S
+    w, h = g[..., 2], g[..., 3]
+    return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=-1)
+
+
+def decode_targets(target, S: int = 7, B: int = 2, C: int = 20):
+    """Exact inverse of :func:`encode_targets`: ``(boxes (K,4) normalized xyxy, labels (K,))``
+    in row-major cell order."""
+    t = np.asarray(target, np.float32).reshape(S, S, B * 5 + C)
+    obj = t[..., 4] > 0.5
+    xyxy = cell_to_image_xyxy(t[..., 0:4], S)
+    return xyxy[obj].astype(np.float32), t[..., B * 5:].argmax(-1)[obj].astype(np.int64)
+
+
+def decode_predictions(pred, S: int = 7, B: int = 2, C: int = 20, conf_thresh: float = 0.2,
+                       nms_iou: float = 0.5, max_det: int = 100, clip: bool = True):
+    """Decode one activated model output ``(S, S, B*5+C)`` into detections.
+
+    The score of a box is the paper's class-specific confidence ``Pr(class|object) * confidence``
+    for its most likely class; boxes below ``conf_thresh`` are dropped, then class-wise NMS
+    (``labkit.boxes`` if available, else ``tf.image.non_max_suppression``) keeps at most ``max_det``.
+    Returns ``{"boxes": (K,4) normalized xyxy, "scores": (K,), "labels": (K,)}``."""
+    p = np.asarray(pred, np.float32).reshape(S, S, B * 5 + C)
+    boxes = p[..., :B * 5].reshape(S, S, B, 5)
+    xyxy = cell_to_image_xyxy(boxes[..., :4], S).reshape(-1, 4)
+    cls = p[..., B * 5:]
+    lab = np.repeat(cls.argmax(-1)[:, :, None], B, axis=2).reshape(-1)
+    score = (boxes[..., 4] * cls.max(-1)[:, :, None]).reshape(-1)
+    keep = score >= conf_thresh
+    xyxy, score, lab = xyxy[keep], score[keep], lab[keep]
+    if clip:
+        xyxy = np.clip(xyxy, 0.0, 1.0)
+    if len(score):
+        idx = _nms(xyxy, score, lab, nms_iou, max_det)
+        xyxy, score, lab = xyxy[idx], score[idx], lab[idx]
+    return {"boxes": xyxy.astype(np.float32), "scores": score.astype(np.float32), "labels": lab.astype(np.int64)}
+
+
+def _nms(boxes, scores, labels, iou, max_det):
+    """Class-wise NMS; returns kept indices sorted by decreasing score."""
+    try:  # prefer the project's own implementation when present
+        from labkit import boxes as lb  # type: ignore
+        fn = getattr(lb, "batched_nms", None)
+        if fn is not None:
+            keep = np.asarray(fn(boxes, scores, labels, iou), np.int64)
+            return keep[np.argsort(-scores[keep], kind="stable")][:max_det]
+    except ImportError:
+        pass
+    import tensorflow as tf
+
+    # class-wise via the coordinate-offset trick: boxes of different classes never overlap
+    off = boxes + (labels.astype(np.float32) * 2.0)[:, None]
+    keep = tf.image.non_max_suppression(off, scores, max_output_size=max_det, iou_threshold=iou).numpy()
+    return keep.astype(np.int64)
