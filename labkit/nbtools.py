@@ -1,0 +1,116 @@
+"""Notebook hygiene: strip volatile outputs, check a notebook is clean, re-record checked outputs.
+
+The rule (see docs/CONTRIBUTING.md): a committed notebook keeps outputs only in cells whose first line is
+``# NBVAL_CHECK_OUTPUT`` (nbval compares those, with ``--nbval-lax``); everything else — plots, progress
+bars, timings, widget state, execution counts — is removed. ``labkit strip`` applies the rule,
+``labkit refresh`` executes a notebook in place and then strips it, and ``tests/test_notebooks_clean.py``
+fails when a committed notebook breaks it.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import nbformat
+
+CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
+_VOLATILE_CELL_META = ("execution", "papermill", "collapsed", "scrolled", "jupyter", "ExecuteTime")
+_VOLATILE_NB_META = ("papermill", "widgets", "vscode", "colab", "accelerator")
+
+
+def is_checked(cell) -> bool:
+    """True if a code cell's outputs are compared by nbval (first line ``# NBVAL_CHECK_OUTPUT``)."""
+    src = cell.get("source", "")
+    if isinstance(src, list):
+        src = "".join(src)
+    return cell.get("cell_type") == "code" and src.lstrip().startswith(CHECK_MARK)
+
+
+def parameters_cell(nb):
+    """The cell tagged ``parameters`` (or None)."""
+    for cell in nb.cells:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            return cell
+    return None
+
+
+def strip_notebook(nb):
+    """Return a copy of ``nb`` with volatile outputs and metadata removed (checked cells keep outputs)."""
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        meta = cell.get("metadata", {})
+        for key in _VOLATILE_CELL_META:
+            meta.pop(key, None)
+        tags = [t for t in meta.get("tags", []) if t != "injected-parameters"]
+        if "tags" in meta:
+            if tags:
+                meta["tags"] = tags
+            else:
+                meta.pop("tags")
+        if cell.get("cell_type") != "code":
+            continue
+        cell["execution_count"] = None
+        if is_checked(cell):
+            for out in cell.get("outputs", []):
+                if "execution_count" in out:
+                    out["execution_count"] = None
+                if isinstance(out.get("metadata"), dict):
+                    out["metadata"] = {}
+        else:
+            cell["outputs"] = []
+    for key in _VOLATILE_NB_META:
+        nb.metadata.pop(key, None)
+    li = nb.metadata.get("language_info")
+    if isinstance(li, dict):
+        nb.metadata["language_info"] = {"name": li.get("name", "python")}
+    # papermill-injected parameter cells are run artefacts, never source
+    nb.cells = [c for c in nb.cells if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+    return nb
+
+
+def problems(path) -> list[str]:
+    """Why a committed notebook is not clean (empty list when it is)."""
+    path = Path(path)
+    nb = nbformat.read(str(path), as_version=4)
+    out = []
+    if parameters_cell(nb) is None:
+        out.append(f"{path.name}: no cell tagged 'parameters'")
+    for i, cell in enumerate(nb.cells):
+        if cell.get("cell_type") != "code":
+            continue
+        if cell.get("execution_count") is not None:
+            out.append(f"{path.name}: cell {i} has an execution count")
+        outs = cell.get("outputs", [])
+        if outs and not is_checked(cell):
+            out.append(f"{path.name}: cell {i} stores outputs but is not a {CHECK_MARK} cell")
+        for o in outs:
+            if o.get("output_type") == "error":
+                out.append(f"{path.name}: cell {i} stores an error output")
+    if nbformat.writes(strip_notebook(nb)) != nbformat.writes(nb):
+        out.append(f"{path.name}: volatile metadata present (run `labkit strip {path}`)")
+    return out
+
+
+def strip(path) -> bool:
+    """Strip a notebook file in place; returns True if it changed."""
+    path = Path(path)
+    nb = nbformat.read(str(path), as_version=4)
+    clean = strip_notebook(nb)
+    before = path.read_text(encoding="utf-8")
+    after = nbformat.writes(clean) + "\n"
+    if before != after:
+        path.write_text(after, encoding="utf-8")
+        return True
+    return False
+
+
+def refresh(path, timeout: int = 1800, kernel_name: str = "python3") -> None:
+    """Execute a notebook in place (cwd = its folder) to re-record checked outputs, then strip it."""
+    from nbclient import NotebookClient
+
+    path = Path(path).resolve()
+    nb = nbformat.read(str(path), as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name,
+                            resources={"metadata": {"path": str(path.parent)}})
+    client.execute()
+    path.write_text(nbformat.writes(strip_notebook(nb)) + "\n", encoding="utf-8")
