@@ -402,7 +402,7 @@ def _greedy_match(grp: _Groups, n_gt: int, thr: np.ndarray, g_ign=None, g_crowd=
     """
     L = len(thr)
     nd = len(grp.order)
-    match = np.full((L, nd), -1, np.int64)
+    match = np.full((L, nd), -1, np.int32)
     if len(grp.pair_det) == 0:
         return match
     gtm = np.zeros((L, n_gt), bool)

@@ -16,7 +16,7 @@ import numpy as np
 
 
 def random_coco(seed=0, n_images=60, n_classes=12, max_gt=12, fp_per_img=8, crowd_frac=0.06,
-                score_decimals=2, id_zero=True, many_dets_image=True):
+                score_decimals=2, id_zero=True, many_dets_image=True, dup_frac=0.05):
     rng = np.random.default_rng(seed)
     img_ids = rng.choice(np.arange(1, 10 * n_images), n_images, replace=False)
     images = [{"id": int(i), "width": 640, "height": 480, "file_name": f"{i}.jpg"} for i in img_ids]
@@ -40,7 +40,7 @@ def random_coco(seed=0, n_images=60, n_classes=12, max_gt=12, fp_per_img=8, crow
             anns.append(a)
             aid += 1
             gt_here.append(a)
-            if rng.random() < 0.05:  # duplicate GT (IoU ties)
+            if rng.random() < dup_frac:  # duplicate GT (IoU ties)
                 a2 = dict(a, id=aid, bbox=list(box))
                 anns.append(a2)
                 aid += 1
@@ -54,7 +54,7 @@ def random_coco(seed=0, n_images=60, n_classes=12, max_gt=12, fp_per_img=8, crow
                 c = a["category_id"] if rng.random() < 0.85 else int(rng.choice(cat_ids))
                 dets.append({"image_id": int(im), "category_id": c, "bbox": [float(v) for v in b],
                              "score": float(np.round(rng.uniform(0.05, 1.0), score_decimals))})
-                if rng.random() < 0.05:
+                if rng.random() < dup_frac:
                     dets.append(copy.deepcopy(dets[-1]))  # exact duplicate
         for _ in range(int(rng.integers(0, fp_per_img + 1))):  # random false positives
             w, h = np.exp(rng.uniform(np.log(3), np.log(300), 2))

@@ -1,0 +1,364 @@
+"""labkit.metrics against the references: pycocotools (12 stats, precision/recall arrays),
+faster-coco-eval, Ultralytics (match_predictions + ap_per_class, ConfusionMatrix) and the VOC devkit's
+matching rules (py-faster-rcnn voc_eval, transcribed below as a plain loop)."""
+
+import copy
+import json
+import types
+
+import numpy as np
+import pytest
+
+from coco_random import coco_to_lists, faster_coco_eval, pycocotools_eval, random_coco
+from labkit import metrics as M
+
+pytest.importorskip("pycocotools")
+TOL = 1e-6
+
+
+# ------------------------------------------------------------------------------------------------
+# COCO convention == pycocotools
+# ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("seed,kw", [
+    (0, {}),
+    (1, {"score_decimals": 1}),  # many tied scores
+    (2, {"n_images": 120, "n_classes": 25, "crowd_frac": 0.15}),
+    (3, {"max_gt": 3, "fp_per_img": 20}),
+    (4, {"id_zero": False, "score_decimals": 6}),
+])
+def test_coco_json_equals_pycocotools(seed, kw):
+    gt, dets = random_coco(seed, **kw)
+    ref, E = pycocotools_eval(gt, dets)
+    res = M.evaluate_coco_json(gt, dets)
+    np.testing.assert_allclose(res.stats, ref, atol=TOL, rtol=0)
+    # the full accumulated arrays too (T, R, K, A, M) and (T, K, A, M)
+    np.testing.assert_allclose(res.coco_eval["precision"], E.eval["precision"], atol=TOL, rtol=0)
+    np.testing.assert_allclose(res.coco_eval["recall"], E.eval["recall"], atol=TOL, rtol=0)
+    # headline numbers are consistent with the stats
+    assert res.map50_95 == pytest.approx(ref[0], abs=TOL)
+    assert res.map50 == pytest.approx(ref[1], abs=TOL)
+    assert res.map75 == pytest.approx(ref[2], abs=TOL)
+    # the two categories without GT are excluded
+    assert len(res.class_names) == len({a["category_id"] for a in gt["annotations"]})
+
+
+def test_coco_json_from_files(tmp_path):
+    gt, dets = random_coco(7)
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "pred.json").write_text(json.dumps(dets))
+    ref, _ = pycocotools_eval(gt, dets)
+    res = M.evaluate_coco_json(tmp_path / "gt.json", str(tmp_path / "pred.json"))
+    np.testing.assert_allclose(res.stats, ref, atol=TOL, rtol=0)
+
+
+def test_coco_equals_faster_coco_eval():
+    pytest.importorskip("faster_coco_eval")
+    gt, dets = random_coco(11, id_zero=False, n_images=80)
+    np.testing.assert_allclose(M.evaluate_coco_json(gt, dets).stats, faster_coco_eval(gt, dets), atol=TOL, rtol=0)
+
+
+def test_in_memory_equals_pycocotools():
+    gt, dets = random_coco(5, id_zero=False)  # in-memory records have no annotation ids → no id-0 quirk
+    ref, _ = pycocotools_eval(gt, dets)
+    G, D = coco_to_lists(gt, dets)
+    res = M.evaluate(G, D)
+    np.testing.assert_allclose(res.stats, ref, atol=TOL, rtol=0)
+    # torch tensors are accepted too
+    torch = pytest.importorskip("torch")
+    Gt = [{k: torch.as_tensor(np.asarray(v)) for k, v in g.items()} for g in G]
+    Dt = [{k: torch.as_tensor(np.asarray(v)) for k, v in d.items()} for d in D]
+    np.testing.assert_allclose(M.evaluate(Gt, Dt).stats, ref, atol=TOL, rtol=0)
+
+
+def test_annotation_id_zero_quirk_reproduced():
+    # one GT with id 0, one perfect detection: pycocotools counts it as a false positive
+    gt = {"images": [{"id": 1}], "categories": [{"id": 1, "name": "a"}],
+          "annotations": [{"id": 0, "image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 20], "area": 400,
+                           "iscrowd": 0}]}
+    dets = [{"image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 20], "score": 0.9}]
+    ref, _ = pycocotools_eval(gt, dets)
+    res = M.evaluate_coco_json(gt, dets)
+    np.testing.assert_allclose(res.stats, ref, atol=TOL)
+    assert res.map50 == 0.0
+    gt["annotations"][0]["id"] = 5
+    assert M.evaluate_coco_json(gt, dets).map50 == pytest.approx(1.0)
+
+
+def test_empty_predictions_give_zero_ap():
+    gt, _ = random_coco(3)
+    ref, _ = pycocotools_eval(gt, [])
+    res = M.evaluate_coco_json(gt, [])
+    np.testing.assert_allclose(res.stats, ref, atol=TOL)
+    assert res.map50 == 0.0 and res.map50_95 == 0.0
+    for conv in M.CONVENTIONS:
+        r = M.evaluate_coco_json(gt, [], convention=conv)
+        assert r.map50 == 0.0 and all(v["ap50"] == 0.0 for v in r.ap_per_class.values())
+
+
+def test_class_without_gt_is_excluded():
+    G = [{"boxes": np.array([[0, 0, 10, 10.]]), "labels": np.array([0])}]
+    D = [{"boxes": np.array([[0, 0, 10, 10.]]), "labels": np.array([0]), "scores": np.array([0.9])}]
+    D2 = [{"boxes": np.array([[0, 0, 10, 10.], [50, 50, 60, 60.]]), "labels": np.array([0, 1]),
+           "scores": np.array([0.9, 0.95])}]
+    for conv in M.CONVENTIONS:
+        base = M.evaluate(G, D, class_names=["a", "b"], convention=conv)
+        r = M.evaluate(G, D2, class_names=["a", "b"], convention=conv)
+        assert r.class_names == ["a"] and r.map50 == pytest.approx(base.map50)
+        # a perfect detection: AP 1, except Ultralytics' trapezoid, which ends the curve at (1, 0) → 0.995
+        assert r.map50 == pytest.approx(0.995 if conv == "ultralytics" else 1.0)
+
+
+# ------------------------------------------------------------------------------------------------
+# Hand-computed single-class example: where the conventions differ
+# ------------------------------------------------------------------------------------------------
+def _three_gt_example():
+    gtb = np.array([[0, 0, 10, 10], [20, 0, 30, 10], [40, 0, 50, 10.]])
+    detb = np.array([[0, 0, 10, 10], [100, 100, 110, 110], [20, 0, 30, 10.]])  # TP, FP, TP
+    G = [{"boxes": gtb, "labels": np.zeros(3, int)}]
+    D = [{"boxes": detb, "labels": np.zeros(3, int), "scores": np.array([0.9, 0.8, 0.7])}]
+    return G, D
+
+
+def test_conventions_hand_computed():
+    G, D = _three_gt_example()
+    # precision 1, 1/2, 2/3 at recall 1/3, 1/3, 2/3
+    expected = {
+        "voc": 1 / 3 * 1 + 1 / 3 * (2 / 3),  # area under the envelope
+        "voc07": (4 * 1 + 3 * (2 / 3)) / 11,  # r = 0..0.3 → 1, r = 0.4..0.6 → 2/3, r ≥ 0.7 → 0
+        "coco": (34 * 1 + 33 * (2 / 3)) / 101,  # r = 0..0.33 → 1, 0.34..0.66 → 2/3
+    }
+    for conv, v in expected.items():
+        assert M.evaluate(G, D, convention=conv).map50 == pytest.approx(v, abs=1e-12), conv
+    prec, rec = M.pr_curve([True, False, True], 3)
+    for conv, v in expected.items():
+        assert M.ap_from_pr(rec, prec, conv) == pytest.approx(v, abs=1e-12)
+    r = M.evaluate(G, D, conf=0.75)  # two detections ≥ 0.75: one TP, one FP
+    assert r.precision["0"] == pytest.approx(0.5) and r.recall["0"] == pytest.approx(1 / 3)
+    assert r.f1["0"] == pytest.approx(2 * 0.5 * (1 / 3) / (0.5 + 1 / 3))
+
+
+def test_match_image_teaching_helper_agrees_with_engine():
+    rng = np.random.default_rng(0)
+    gtb = rng.uniform(0, 100, (6, 2))
+    gtb = np.concatenate([gtb, gtb + rng.uniform(10, 40, (6, 2))], 1)
+    det = np.concatenate([gtb + rng.normal(0, 4, gtb.shape), gtb[:3] + 2.0])
+    det[:, 2:] = np.maximum(det[:, 2:], det[:, :2] + 1)
+    sc = rng.permutation(len(det)) / len(det) + 0.01
+    for thr_i, thr in enumerate(M.IOU_THRESHOLDS[:3]):
+        m = M.match_image(gtb, det, sc, thr)
+        prec, rec = M.pr_curve(m["tp"], len(gtb))
+        res = M.evaluate([{"boxes": gtb, "labels": np.zeros(6, int)}],
+                         [{"boxes": det, "labels": np.zeros(len(det), int), "scores": sc}])
+        assert M.ap_from_pr(rec, prec, "coco") == pytest.approx(res.ap[0, thr_i], abs=1e-12)
+
+
+# ------------------------------------------------------------------------------------------------
+# VOC conventions == the devkit's rules (reference loop transcribed from py-faster-rcnn voc_eval.py,
+# with the devkit's ">=" threshold and labkit's continuous area, no +1)
+# ------------------------------------------------------------------------------------------------
+def _voc_reference(G, D, cls, thr, use_07):
+    recs = {}
+    npos = 0
+    for i, g in enumerate(G):
+        m = g["labels"] == cls
+        diff = g.get("difficult", np.zeros(len(g["labels"]), bool))[m]
+        recs[i] = {"bbox": g["boxes"][m], "difficult": diff, "det": [False] * int(m.sum())}
+        npos += int((~diff).sum())
+    img, conf, bb = [], [], []
+    for i, d in enumerate(D):
+        m = d["labels"] == cls
+        img += [i] * int(m.sum())
+        conf += list(d["scores"][m])
+        bb += list(d["boxes"][m])
+    order = np.argsort(-np.asarray(conf), kind="stable")
+    tp, fp = np.zeros(len(order)), np.zeros(len(order))
+    for k, j in enumerate(order):
+        R = recs[img[j]]
+        b = bb[j]
+        ovmax = -np.inf
+        BBGT = R["bbox"]
+        if BBGT.size > 0:
+            ixmin = np.maximum(BBGT[:, 0], b[0])
+            iymin = np.maximum(BBGT[:, 1], b[1])
+            ixmax = np.minimum(BBGT[:, 2], b[2])
+            iymax = np.minimum(BBGT[:, 3], b[3])
+            iw = np.maximum(ixmax - ixmin, 0.0)
+            ih = np.maximum(iymax - iymin, 0.0)
+            inters = iw * ih
+            uni = (b[2] - b[0]) * (b[3] - b[1]) + (BBGT[:, 2] - BBGT[:, 0]) * (BBGT[:, 3] - BBGT[:, 1]) - inters
+            overlaps = inters / uni
+            ovmax = np.max(overlaps)
+            jmax = np.argmax(overlaps)
+        if ovmax >= thr:
+            if not R["difficult"][jmax]:
+                if not R["det"][jmax]:
+                    tp[k] = 1.0
+                    R["det"][jmax] = 1
+                else:
+                    fp[k] = 1.0
+        else:
+            fp[k] = 1.0
+    fp, tp = np.cumsum(fp), np.cumsum(tp)
+    rec = tp / float(npos)
+    prec = tp / np.maximum(tp + fp, np.finfo(np.float64).eps)
+    if use_07:
+        ap = 0.0
+        for t in np.arange(0.0, 1.1, 0.1):
+            p = 0 if np.sum(rec >= t) == 0 else np.max(prec[rec >= t])
+            ap += p / 11.0
+        return ap
+    mrec = np.concatenate(([0.0], rec, [1.0]))
+    mpre = np.concatenate(([0.0], prec, [0.0]))
+    for i in range(mpre.size - 1, 0, -1):
+        mpre[i - 1] = np.maximum(mpre[i - 1], mpre[i])
+    i = np.where(mrec[1:] != mrec[:-1])[0]
+    return np.sum((mrec[i + 1] - mrec[i]) * mpre[i + 1])
+
+
+@pytest.mark.parametrize("conv", ["voc07", "voc"])
+def test_voc_conventions_equal_devkit_rules(conv):
+    gt, dets = random_coco(21, n_images=50, n_classes=6, score_decimals=6)
+    G, D = coco_to_lists(gt, dets)
+    rng = np.random.default_rng(0)
+    for g in G:
+        g["difficult"] = rng.random(len(g["labels"])) < 0.15
+        g["iscrowd"] = np.zeros(len(g["labels"]), bool)
+        g["labels"] = np.asarray(g["labels"])
+    for d in D:
+        d["labels"], d["scores"] = np.asarray(d["labels"]), np.asarray(d["scores"])
+    res = M.evaluate(G, D, convention=conv)
+    for k, cid in enumerate(res.class_ids):
+        for t in (0, 5, 9):
+            ref = _voc_reference(G, D, cid, M.IOU_THRESHOLDS[t], conv == "voc07")
+            assert res.ap[k, t] == pytest.approx(ref, abs=TOL), (cid, t)
+
+
+# ------------------------------------------------------------------------------------------------
+# Ultralytics convention == ultralytics' own validator functions
+# ------------------------------------------------------------------------------------------------
+def test_ultralytics_convention_equals_ultralytics_val():
+    torch = pytest.importorskip("torch")
+    from ultralytics.engine.validator import BaseValidator
+    from ultralytics.utils.metrics import ap_per_class, box_iou
+
+    gt, dets = random_coco(31, n_images=60, n_classes=8, score_decimals=8, crowd_frac=0.0, many_dets_image=False,
+                           dup_frac=0.0)
+    G, D = coco_to_lists(gt, dets)
+    fake = types.SimpleNamespace(iouv=torch.linspace(0.5, 0.95, 10))
+    tps, confs, pcls, tcls = [], [], [], []
+    for g, d in zip(G, D):
+        o = np.argsort(-np.asarray(d["scores"]), kind="stable")
+        db = torch.tensor(d["boxes"][o], dtype=torch.float32)
+        dc = torch.tensor(np.asarray(d["labels"])[o], dtype=torch.float32)
+        gc = torch.tensor(np.asarray(g["labels"]), dtype=torch.float32)
+        if len(gc) and len(dc):
+            iou = box_iou(torch.tensor(g["boxes"], dtype=torch.float32), db)
+            tp = BaseValidator.match_predictions(fake, dc, gc, iou).numpy()
+        else:
+            tp = np.zeros((len(dc), 10), bool)
+        tps.append(tp)
+        confs.append(np.asarray(d["scores"])[o])
+        pcls.append(dc.numpy())
+        tcls.append(gc.numpy())
+    out = ap_per_class(np.concatenate(tps), np.concatenate(confs), np.concatenate(pcls), np.concatenate(tcls))
+    ref_ap, ref_cls = out[5], out[6]
+    res = M.evaluate(G, D, convention="ultralytics")
+    assert res.class_ids == list(ref_cls)
+    np.testing.assert_allclose(res.ap, ref_ap, atol=TOL)
+    assert res.map50 == pytest.approx(ref_ap[:, 0].mean(), abs=TOL)
+    assert res.map50_95 == pytest.approx(ref_ap.mean(), abs=TOL)
+
+
+def test_confusion_matrix_equals_ultralytics():
+    torch = pytest.importorskip("torch")
+    from ultralytics.utils.metrics import ConfusionMatrix
+
+    gt, dets = random_coco(41, n_images=40, n_classes=5, score_decimals=8, crowd_frac=0.0, many_dets_image=False)
+    G, D = coco_to_lists(gt, dets)
+    cats = sorted(c["id"] for c in gt["categories"])
+    remap = {c: i for i, c in enumerate(cats)}
+    for r in G + D:
+        r["labels"] = np.array([remap[c] for c in r["labels"]], dtype=int)
+        if "scores" in r:
+            r["scores"] = np.asarray(r["scores"])
+    cm = ConfusionMatrix(names={i: str(c) for i, c in enumerate(cats)})
+    for g, d in zip(G, D):
+        cm.process_batch({"bboxes": torch.tensor(d["boxes"], dtype=torch.float32),
+                          "conf": torch.tensor(d["scores"], dtype=torch.float32),
+                          "cls": torch.tensor(d["labels"], dtype=torch.float32)},
+                         {"bboxes": torch.tensor(g["boxes"], dtype=torch.float32),
+                          "cls": torch.tensor(g["labels"], dtype=torch.float32)}, conf=0.25, iou_thres=0.45)
+    ours = M.confusion_matrix(G, D, num_classes=len(cats), conf=0.25, iou_thres=0.45)
+    np.testing.assert_array_equal(ours, cm.matrix.astype(int))
+
+
+# ------------------------------------------------------------------------------------------------
+# Bad input → clear errors naming the record
+# ------------------------------------------------------------------------------------------------
+def _one(boxes=((0, 0, 10, 10),), labels=(0,), scores=(0.5,)):
+    return ([{"boxes": np.array([[0, 0, 10, 10.]]), "labels": np.array([0])}],
+            [{"boxes": np.array(boxes, float), "labels": np.array(labels), "scores": np.array(scores)}])
+
+
+@pytest.mark.parametrize("box,msg", [((0, 0, np.nan, 10), "NaN"), ((5, 0, 2, 10), "negative size"),
+                                     ((0, 0, 0, 10), "zero size")])
+def test_bad_boxes_in_memory(box, msg):
+    G, D = _one(boxes=[(0, 0, 10, 10), box], labels=[0, 0], scores=[0.5, 0.4])
+    with pytest.raises(M.MetricsInputError, match=rf"dets\[0\] box 1 has {msg}"):
+        M.evaluate(G, D)
+
+
+def test_bad_records_in_memory():
+    G, D = _one()
+    with pytest.raises(M.MetricsInputError, match=r"dets\[0\] is missing the field 'scores'"):
+        M.evaluate(G, [{"boxes": D[0]["boxes"], "labels": D[0]["labels"]}])
+    with pytest.raises(M.MetricsInputError, match=r"gts\[0\] is missing the field 'labels'"):
+        M.evaluate([{"boxes": G[0]["boxes"]}], D)
+    with pytest.raises(M.MetricsInputError, match="one dict per image"):
+        M.evaluate(G, D + D)
+    with pytest.raises(M.MetricsInputError, match=r"label 3 outside 0..1"):
+        M.evaluate(G, _one(labels=[3])[1], class_names=["a", "b"])
+    with pytest.raises(ValueError, match="unknown convention"):
+        M.evaluate(G, D, convention="pascal")
+
+
+def test_bad_coco_json(tmp_path):
+    gt, dets = random_coco(2, n_images=10)
+    bad = copy.deepcopy(dets)
+    bad[3]["image_id"] = 987654321
+    with pytest.raises(M.MetricsInputError, match=r"prediction 3 .*image id 987654321.*not in the ground truth"):
+        M.evaluate_coco_json(gt, bad)
+    bad = copy.deepcopy(dets)
+    bad[4]["category_id"] = 999
+    with pytest.raises(M.MetricsInputError, match=r"prediction 4 .*category id 999"):
+        M.evaluate_coco_json(gt, bad)
+    bad = copy.deepcopy(dets)
+    del bad[2]["score"]
+    with pytest.raises(M.MetricsInputError, match=r"prediction 2 .*missing the field 'score'"):
+        M.evaluate_coco_json(gt, bad)
+    bad = copy.deepcopy(dets)
+    bad[1]["bbox"] = [1, 2, -3, 4]
+    with pytest.raises(M.MetricsInputError, match=r"prediction 1 .*negative size"):
+        M.evaluate_coco_json(gt, bad)
+    badg = copy.deepcopy(gt)
+    del badg["annotations"][5]["bbox"]
+    with pytest.raises(M.MetricsInputError, match=r"annotation 5 .*missing the field 'bbox'"):
+        M.evaluate_coco_json(badg, dets)
+    badg = copy.deepcopy(gt)
+    badg["annotations"][0]["bbox"][2] = float("nan")
+    with pytest.raises(M.MetricsInputError, match=r"annotation 0 .*NaN"):
+        M.evaluate_coco_json(badg, dets)
+    with pytest.raises(M.MetricsInputError, match="not found"):
+        M.evaluate_coco_json(tmp_path / "nope.json", dets)
+    (tmp_path / "broken.json").write_text("{")
+    with pytest.raises(M.MetricsInputError, match="not valid JSON"):
+        M.evaluate_coco_json(gt, tmp_path / "broken.json")
+
+
+def test_result_serialises_and_summarises():
+    gt, dets = random_coco(9, n_images=20)
+    r = M.evaluate_coco_json(gt, dets)
+    d = json.loads(json.dumps(r.to_dict(curves=True)))
+    assert d["stats"]["AP@.50"] == pytest.approx(r.stats[1])
+    assert set(d["pr_curves"]) == set(r.class_names)
+    assert "mAP50=" in r.summary() and r["map50"] == r.map50
