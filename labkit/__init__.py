@@ -21,6 +21,18 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
     __version__ = "0+unknown"
 
 
+def __getattr__(name):
+    """Import topic submodules on first use, so ``labkit.widgets`` works without an explicit import."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"labkit.{name}")
+    except ModuleNotFoundError as e:
+        if e.name == f"labkit.{name}":
+            raise AttributeError(f"module 'labkit' has no attribute {name!r}") from None
+        raise
+
+
 def doctor():
     """Print versions, device, offline status and cache folders (see :func:`labkit.env.doctor`)."""
     return env.doctor()

@@ -8,6 +8,7 @@
     labkit params NOTEBOOK                          the parameters a notebook accepts
     labkit strip NOTEBOOK...                        remove volatile outputs (keeps NBVAL_CHECK_OUTPUT cells)
     labkit refresh NOTEBOOK...                      execute in place, then strip
+    labkit links [--repo OWNER/NAME]                README table of Open-in-Colab/Kaggle links
     labkit data shapes [--n-train N ...]            generate the synthetic shapes data
     labkit eval --gt GT --pred PRED                 detection metrics (COCO / VOC / Ultralytics conventions)
 """
@@ -119,6 +120,13 @@ def cmd_data(args) -> int:
     return 0
 
 
+def cmd_links(args) -> int:
+    from labkit import links, runner
+
+    print(links.badges_table(runner.list_notebooks(), args.repo, args.branch))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labkit", description="Run and manage the labkit course notebooks.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -169,6 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("refresh", help="execute notebooks in place, then strip")
     p.add_argument("notebooks", nargs="+")
     p.set_defaults(func=cmd_refresh)
+
+    p = sub.add_parser("links", help="print the README's Open-in-Colab/Kaggle table for a repository")
+    p.add_argument("--repo", help="OWNER/NAME or GitHub URL (default: $LABKIT_REPO or labkit-course/labkit)")
+    p.add_argument("--branch", default="main")
+    p.set_defaults(func=cmd_links)
 
     p = sub.add_parser("data", help="generate embedded data sets")
     dsub = p.add_subparsers(dest="dataset", metavar="DATASET")

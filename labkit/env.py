@@ -336,6 +336,20 @@ def device_info() -> dict[str, str]:
     return info
 
 
+def banner() -> str:
+    """One line: Python and key package versions, platform and device (the setup cell prints it)."""
+    v = versions(("labkit", "torch", "ultralytics", "tensorflow"))
+    d = device_info()
+    gpu = d.get("gpus", "none")
+    parts = [f"Python {v['python']}"] + [f"{k} {v[k]}" for k in ("labkit", "torch", "ultralytics", "tensorflow")]
+    parts.append(f"platform {platform()}")
+    parts.append(f"device {d['torch_device']}" + (f" ({gpu})" if gpu != "none" else " (no GPU)"))
+    line = " | ".join(parts)
+    if gpu == "none" and platform() != "local":
+        line += "\nhint: " + gpu_hint()
+    return line
+
+
 def setup(seed: int = 0, device: str | None = "auto", quiet: bool = False) -> str:
     """Seed everything, configure offline handling, choose the device; returns the torch device string."""
     configure_offline()
@@ -373,3 +387,10 @@ def doctor(file=None) -> dict:
     if info.get("torch_device") == "cpu":
         print(f"{'hint':<{width}}  {gpu_hint()}", file=file)
     return info
+
+
+def ultralytics_device(device: str) -> str:
+    """Translate a torch device string (``cuda:1``) into Ultralytics' form (``1``; ``cpu``, ``mps`` unchanged)."""
+    if device.startswith("cuda"):
+        return device.split(":")[1] if ":" in device else "0"
+    return device

@@ -14,6 +14,47 @@ from pathlib import Path
 import nbformat
 
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
+
+#: The first code cell of every course notebook (tests/test_notebooks_clean.py checks it is identical).
+#: On Colab/Kaggle (detected, not assumed) it installs labkit from the repository when it is missing;
+#: pip then skips every dependency the platform already has. Everywhere it prints versions and the device.
+SETUP_CELL = """\
+# Setup: installs labkit only on Colab/Kaggle when missing; prints versions and the device.
+import importlib.util, os, sys
+ON_COLAB, ON_KAGGLE = "google.colab" in sys.modules, "KAGGLE_KERNEL_RUN_TYPE" in os.environ
+if (ON_COLAB or ON_KAGGLE) and importlib.util.find_spec("labkit") is None:
+    LABKIT_REPO = os.environ.get("LABKIT_REPO", "labkit-course/labkit")  # OWNER/NAME of your copy
+    %pip install -q "labkit @ git+https://github.com/{LABKIT_REPO}"
+import labkit
+print(labkit.env.banner())"""
+
+
+def new_notebook(cells) -> "nbformat.NotebookNode":
+    """Build a course notebook from ``[("md", text) | ("code", text) | ("params", text), ...]``.
+
+    The setup cell is prepended; ``"params"`` makes the cell tagged ``parameters``. Used to author notebooks.
+    """
+    from nbformat import v4
+
+    nb = v4.new_notebook()
+    nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+    nb.metadata["language_info"] = {"name": "python"}
+    out = []
+    first_code = True
+    for kind, text in cells:
+        text = text.strip("\n")
+        if kind == "md":
+            out.append(v4.new_markdown_cell(text))
+            continue
+        if first_code:
+            out.append(v4.new_code_cell(SETUP_CELL))
+            first_code = False
+        cell = v4.new_code_cell(text)
+        if kind == "params":
+            cell.metadata["tags"] = ["parameters"]
+        out.append(cell)
+    nb.cells = out
+    return nb
 _VOLATILE_CELL_META = ("execution", "papermill", "collapsed", "scrolled", "jupyter", "ExecuteTime")
 _VOLATILE_NB_META = ("papermill", "widgets", "vscode", "colab", "accelerator")
 

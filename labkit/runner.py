@@ -135,7 +135,13 @@ def resolve_parameters(notebook: Path, params: Mapping[str, Any] | None = None, 
 # Run folders
 # ----------------------------------------------------------------------------------------------
 def new_run_dir(kind: str, root: Path | None = None) -> Path:
-    """Create and return a fresh folder ``<runs>/<kind>/<YYYYmmdd-HHMMSS>[-N]``; never reuses one."""
+    """Create and return a fresh folder ``<runs>/<kind>/<YYYYmmdd-HHMMSS>[-N]``; never reuses one.
+
+    Inside a ``labkit run`` (``$LABKIT_RUN_DIR`` set) the folder goes inside that run's folder, so a notebook's
+    training outputs stay with the executed notebook.
+    """
+    if root is None and os.environ.get("LABKIT_RUN_DIR"):
+        root = Path(os.environ["LABKIT_RUN_DIR"])
     root = Path(root) if root else env.paths().runs
     base = root / kind
     base.mkdir(parents=True, exist_ok=True)
@@ -383,8 +389,14 @@ def bundle_kaggle(notebook: str | os.PathLike, params: Mapping[str, Any] | None 
     out = Path(out) if out else new_run_dir(f"bundles/{nb_path.stem}")
     out.mkdir(parents=True, exist_ok=True)
     nb = nbformat.read(str(nb_path), as_version=4)
+    for cell in nb.cells:  # papermill expects every cell to carry a tags list, and its own metadata
+        cell.metadata.setdefault("tags", [])
+    nb.metadata["papermill"] = {"parameters": {}}
     nb = parameterize_notebook(nb, parameters, report_mode=False)
     nb.metadata.pop("papermill", None)
+    for cell in nb.cells:
+        if not cell.metadata.get("tags"):
+            cell.metadata.pop("tags", None)
     nbformat.write(nb, str(out / nb_path.name))
     title = f"labkit {nb_path.stem.replace('_', ' ')}"[:50]
     meta = {

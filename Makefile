@@ -1,0 +1,55 @@
+# labkit — the two commands a newcomer needs are `make course` and `make test` (see README.md).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.labkit-installed
+# Notebook cells may train for a few minutes on 2 CPU cores.
+NBVAL_TIMEOUT ?= 1200
+PYTEST_ARGS ?=
+
+.PHONY: help install course test unit nbval lab e2e bench doctor strip clean
+
+help:
+	@echo "make course   install, then run every notebook on the embedded data (CPU) with a summary"
+	@echo "make test     install, then unit tests + nbval over every notebook"
+	@echo "make lab      open JupyterLab on notebooks/"
+	@echo "make unit     unit tests only;  make nbval  notebooks only;  make bench  benchmarks"
+	@echo "make strip    strip volatile outputs from notebooks;  make doctor  environment report"
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.10-3.13 is needed (python3.11 recommended)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+course: install
+	$(BIN)/labkit course
+
+test: install
+	MPLBACKEND=Agg $(BIN)/python -m pytest tests --nbval-lax --nbval-current-env \
+	  --nbval-cell-timeout=$(NBVAL_TIMEOUT) notebooks $(PYTEST_ARGS)
+
+unit: install
+	MPLBACKEND=Agg $(BIN)/python -m pytest tests $(PYTEST_ARGS)
+
+nbval: install
+	MPLBACKEND=Agg $(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=$(NBVAL_TIMEOUT) notebooks
+
+lab: install
+	$(BIN)/jupyter lab notebooks/
+
+doctor: install
+	$(BIN)/labkit doctor
+
+bench: install
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+strip: install
+	$(BIN)/labkit strip notebooks/*.ipynb
+
+clean:
+	rm -rf runs/course .pytest_cache

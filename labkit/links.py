@@ -1,0 +1,44 @@
+"""Open-in-Colab / Open-in-Kaggle links for every notebook, from a configurable repository.
+
+The repository is ``$LABKIT_REPO`` (``OWNER/NAME`` or a GitHub URL), else :data:`DEFAULT_REPO`;
+``labkit links --repo OWNER/NAME`` prints the README table for a fork.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+DEFAULT_REPO = "labkit-course/labkit"
+DEFAULT_BRANCH = "main"
+
+
+def repo_slug(repo: str | None = None) -> str:
+    """``OWNER/NAME`` from a slug or a GitHub URL (default: ``$LABKIT_REPO`` or :data:`DEFAULT_REPO`)."""
+    repo = repo or os.environ.get("LABKIT_REPO") or DEFAULT_REPO
+    m = re.search(r"github\.com[/:]([^/]+/[^/.]+)", repo)
+    slug = m.group(1) if m else repo.strip("/")
+    if not re.fullmatch(r"[\w.-]+/[\w.-]+", slug):
+        raise ValueError(f"repository {repo!r}: expected OWNER/NAME or a GitHub URL")
+    return slug
+
+
+def colab_url(notebook: str, repo: str | None = None, branch: str = DEFAULT_BRANCH) -> str:
+    return f"https://colab.research.google.com/github/{repo_slug(repo)}/blob/{branch}/notebooks/{notebook}"
+
+
+def kaggle_url(notebook: str, repo: str | None = None, branch: str = DEFAULT_BRANCH) -> str:
+    return f"https://kaggle.com/kernels/welcome?src=https://github.com/{repo_slug(repo)}/blob/{branch}/notebooks/{notebook}"
+
+
+def badges_table(notebooks: list[Path], repo: str | None = None, branch: str = DEFAULT_BRANCH) -> str:
+    """The README's markdown table: one row per notebook with Colab and Kaggle badges."""
+    rows = ["| Notebook | Colab | Kaggle |", "|---|---|---|"]
+    for nb in notebooks:
+        name = Path(nb).name
+        rows.append(
+            f"| [{name}](notebooks/{name}) "
+            f"| [![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(name, repo, branch)}) "
+            f"| [![Open in Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)]({kaggle_url(name, repo, branch)}) |"
+        )
+    return "\n".join(rows)
