@@ -260,7 +260,7 @@ class Detect(nn.Module):
         super().__init__()
         self.nc, self.reg_max, self.nl = nc, reg_max, len(ch)
         self.no = nc + 4 * reg_max  # outputs per anchor
-        self.register_buffer("stride", torch.tensor(strides, dtype=torch.float), persistent=False)
+        self.level_strides = tuple(float(v) for v in strides)  # 8, 16, 32 for P3, P4, P5
         c_box = max(16, ch[0] // 4, 4 * reg_max)
         c_cls = max(ch[0], min(nc, 100))
         self.cv2 = nn.ModuleList(  # box branch
@@ -270,6 +270,11 @@ class Detect(nn.Module):
             nn.Sequential(Conv(c, c_cls, 3), Conv(c_cls, c_cls, 3), nn.Conv2d(c_cls, nc, 1)) for c in ch
         )
         self.dfl = DFL(reg_max) if reg_max > 1 else nn.Identity()
+
+    @property
+    def stride(self) -> torch.Tensor:
+        """Strides as a tensor (Ultralytics keeps ``Detect.stride``)."""
+        return torch.tensor(self.level_strides)
 
     @property
     def box_branch(self) -> nn.ModuleList:
@@ -290,7 +295,7 @@ class Detect(nn.Module):
 
     def decode(self, raw: dict) -> torch.Tensor:
         """Raw head outputs -> ``(B, 4 + nc, A)``: centre-xywh boxes in pixels + class probabilities."""
-        anchors, strides = make_anchors(raw["feats"], self.stride, 0.5)  # (A, 2), (A, 1) in grid units
+        anchors, strides = make_anchors(raw["feats"], self.level_strides, 0.5)  # (A, 2), (A, 1) in grid units
         dist = self.dfl(raw["boxes"])  # (B, 4, A) expected l, t, r, b in grid units
         boxes = dist2bbox(dist, anchors.T.unsqueeze(0), xywh=True, dim=1) * strides.T  # -> pixels
         return torch.cat((boxes, raw["scores"].sigmoid()), dim=1)
