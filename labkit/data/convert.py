@@ -1,0 +1,354 @@
+"""Annotation converters: COCO JSON ↔ YOLO txt (with the 91 → 80 category map), VOC XML → YOLO,
+YOLO (labels or predictions with a confidence column) → COCO JSON for evaluation.
+
+Formats:
+
+* **COCO** ``bbox`` = ``[x, y, w, h]`` in pixels (top-left corner); category ids are the paper's
+  91-id scheme for COCO itself (80 used, with gaps), anything for custom sets.
+* **YOLO** txt, one file per image, one row per object: ``class cx cy w h`` normalised to [0, 1]
+  by the image width/height; prediction files (``save_txt=True, save_conf=True``) add a
+  ``confidence`` column: ``class cx cy w h conf``.
+* **VOC** XML: ``<size><width/><height/></size>`` and ``<object><name/><difficult/><bndbox>
+  <xmin/><ymin/><xmax/><ymax/></bndbox></object>`` with **1-based inclusive pixel indices**.
+
+``coco_to_yolo`` follows ``ultralytics.data.converter.convert_coco`` (crowds skipped, empty boxes
+skipped, ``%g`` numbers, duplicate rows removed).
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "COCO80_TO_91", "coco91_to_coco80", "coco80_to_coco91", "coco_to_yolo", "yolo_to_coco", "yolo_preds_to_coco",
+    "voc_to_yolo", "read_voc_xml", "read_yolo_txt", "yolo_dataset", "IMG_SUFFIXES",
+]
+
+IMG_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+# The 80 category ids COCO actually uses, in order: index = YOLO class (0..79), value = COCO id (1..90).
+COCO80_TO_91 = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 27, 28, 31, 32,
+                33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60,
+                61, 62, 63, 64, 65, 67, 70, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 84, 85, 86, 87, 88, 89, 90]
+
+
+def coco91_to_coco80() -> list:
+    """List of 91 entries: ``[coco_id - 1] → YOLO class 0..79``, ``None`` for the 11 unused ids."""
+    table = [None] * 91
+    for k, cid in enumerate(COCO80_TO_91):
+        table[cid - 1] = k
+    return table
+
+
+def coco80_to_coco91() -> list:
+    """YOLO class 0..79 → COCO category id (the inverse map, used when writing COCO results)."""
+    return list(COCO80_TO_91)
+
+
+def _fmt(rows):
+    return "".join(("%g " * len(r)).rstrip() % tuple(r) + "\n" for r in dict.fromkeys(map(tuple, rows)))
+
+
+# ------------------------------------------------------------------------------------------------
+# COCO → YOLO
+# ------------------------------------------------------------------------------------------------
+def coco_to_yolo(coco_json, out_dir, cls91to80: bool | None = None) -> dict:
+    """Write YOLO label files (``out_dir/<image stem>.txt``) from a COCO GT file or dict.
+
+    Args:
+        coco_json: path or dict.
+        out_dir: folder for the txt files (created). Every image gets a file (empty if no object).
+        cls91to80: map COCO's 91-id scheme to 80 classes (``None``: auto — yes if every category id
+            is one of the 80 COCO ids and there are more than 20 categories); otherwise the class is
+            the rank of the category id among the sorted category ids.
+
+    Returns:
+        ``{"names": [...], "n_images": int, "n_boxes": int, "skipped_crowd": int, "skipped_empty": int}``.
+    """
+    data = json.loads(Path(coco_json).read_text()) if isinstance(coco_json, (str, Path)) else coco_json
+    for key in ("images", "annotations", "categories"):
+        if key not in data:
+            raise ValueError(f"{coco_json if isinstance(coco_json, (str, Path)) else 'COCO dict'}: missing {key!r}")
+    cats = sorted(data["categories"], key=lambda c: c["id"])
+    ids = [c["id"] for c in cats]
+    if cls91to80 is None:
+        cls91to80 = len(ids) > 20 and set(ids) <= set(COCO80_TO_91)
+    if cls91to80:
+        m = coco91_to_coco80()
+        cmap = {cid: m[cid - 1] for cid in range(1, 92) if m[cid - 1] is not None}
+        by_id = {c["id"]: c.get("name", str(c["id"])) for c in cats}
+        names = [by_id.get(cid, str(cid)) for cid in COCO80_TO_91]
+    else:
+        cmap = {cid: k for k, cid in enumerate(ids)}
+        names = [c.get("name", str(c["id"])) for c in cats]
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    images = {im["id"]: im for im in data["images"]}
+    rows = {i: [] for i in images}
+    n_crowd = n_empty = 0
+    for j, a in enumerate(data["annotations"]):
+        if a["image_id"] not in images:
+            raise ValueError(f"annotation {j} (id {a.get('id')}) refers to unknown image id {a['image_id']}")
+        if a.get("iscrowd", False):
+            n_crowd += 1
+            continue
+        im = images[a["image_id"]]
+        w, h = im["width"], im["height"]
+        box = np.array(a["bbox"], dtype=np.float64)
+        box[:2] += box[2:] / 2
+        box[[0, 2]] /= w
+        box[[1, 3]] /= h
+        if box[2] <= 0 or box[3] <= 0:
+            n_empty += 1
+            continue
+        if a["category_id"] not in cmap:
+            raise ValueError(f"annotation {j} (id {a.get('id')}): category id {a['category_id']} cannot be mapped "
+                             f"({'not one of the 80 COCO ids' if cls91to80 else 'not in categories'})")
+        rows[a["image_id"]].append([cmap[a["category_id"]], *box.tolist()])
+    n = 0
+    for i, im in images.items():
+        (out / Path(im["file_name"]).with_suffix(".txt").name).write_text(_fmt(rows[i]))
+        n += len(dict.fromkeys(map(tuple, rows[i])))
+    return {"names": names, "n_images": len(images), "n_boxes": n, "skipped_crowd": n_crowd, "skipped_empty": n_empty}
+
+
+# ------------------------------------------------------------------------------------------------
+# YOLO → COCO
+# ------------------------------------------------------------------------------------------------
+def read_yolo_txt(path, with_conf: bool | None = None) -> np.ndarray:
+    """Rows of a YOLO txt file as an ``(N, 5)`` (or ``(N, 6)`` with confidence) float array.
+
+    ``with_conf=True`` requires the 6th column, ``False`` requires exactly 5, ``None`` accepts either
+    (consistently within the file). Errors name the file and line.
+    """
+    path = Path(path)
+    rows = []
+    for ln, line in enumerate(path.read_text().splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        want = {True: (6,), False: (5,), None: (5, 6)}[with_conf]
+        if len(parts) not in want:
+            need = "class cx cy w h conf" if with_conf else "class cx cy w h"
+            raise ValueError(f"{path}:{ln}: expected {' or '.join(map(str, want))} numbers ({need}), got {line!r}")
+        try:
+            vals = [float(p) for p in parts]
+        except ValueError:
+            raise ValueError(f"{path}:{ln}: not a number in {line!r}") from None
+        if not np.isfinite(vals).all():
+            raise ValueError(f"{path}:{ln}: NaN/inf in {line!r}")
+        if vals[3] <= 0 or vals[4] <= 0:
+            raise ValueError(f"{path}:{ln}: width/height must be > 0 in {line!r}")
+        rows.append(vals)
+    if rows and len({len(r) for r in rows}) > 1:
+        raise ValueError(f"{path}: rows mix 5 and 6 columns")
+    ncol = len(rows[0]) if rows else (6 if with_conf else 5)
+    return np.asarray(rows, dtype=np.float64).reshape(-1, ncol)
+
+
+def _image_size(p: Path):
+    from PIL import Image
+
+    with Image.open(p) as im:
+        return im.size  # (w, h), header only
+
+
+def _list_images(images_dir: Path):
+    return sorted(p for p in Path(images_dir).rglob("*") if p.suffix.lower() in IMG_SUFFIXES)
+
+
+def _labels_dir_for(images_dir: Path) -> Path:
+    """Ultralytics' rule: the last ``images`` path component becomes ``labels``."""
+    parts = list(images_dir.parts)
+    for i in range(len(parts) - 1, -1, -1):
+        if parts[i] == "images":
+            parts[i] = "labels"
+            return Path(*parts)
+    raise ValueError(f"{images_dir}: cannot find the labels folder (no 'images' component in the path)")
+
+
+def yolo_dataset(path, split: str = "val"):
+    """Resolve a YOLO dataset (``data.yaml`` or a folder holding one, or a folder with
+    ``images/`` and ``labels/``) to ``(images_dir, labels_dir, names)``."""
+    path = Path(path)
+    yaml_file = path if path.suffix in (".yaml", ".yml") else (path / "data.yaml" if (path / "data.yaml").exists()
+                                                               else None)
+    if yaml_file is not None:
+        import yaml
+
+        cfg = yaml.safe_load(yaml_file.read_text())
+        root = Path(cfg.get("path") or yaml_file.parent)
+        if not root.is_absolute():
+            root = (yaml_file.parent / root).resolve()
+        if split not in cfg:
+            raise ValueError(f"{yaml_file}: no {split!r} entry")
+        images_dir = root / cfg[split]
+        names = cfg.get("names", {})
+        names = [names[k] for k in sorted(names)] if isinstance(names, dict) else list(names)
+        return images_dir, _labels_dir_for(images_dir), names
+    images_dir = path / "images" / split if (path / "images" / split).is_dir() else path / "images"
+    if not images_dir.is_dir():
+        raise ValueError(f"{path}: not a YOLO dataset (no data.yaml and no images/ folder)")
+    return images_dir, _labels_dir_for(images_dir), None
+
+
+def yolo_to_coco(images_dir, labels_dir=None, names=None, out=None, category_offset: int = 1) -> dict:
+    """COCO ground truth from YOLO labels (for evaluation with pycocotools / labkit).
+
+    Image ids are 1, 2, … in sorted file order (``file_name`` relative to ``images_dir``); category
+    id = class + ``category_offset``. Image sizes are read from the image headers. A missing label
+    file means "no objects". Returns the dict (and writes it to ``out`` if given).
+    """
+    images_dir = Path(images_dir)
+    labels_dir = Path(labels_dir) if labels_dir is not None else _labels_dir_for(images_dir)
+    files = _list_images(images_dir)
+    if not files:
+        raise ValueError(f"{images_dir}: no images found")
+    images, anns = [], []
+    max_cls = -1
+    for i, f in enumerate(files, 1):
+        w, h = _image_size(f)
+        rel = f.relative_to(images_dir)
+        images.append({"id": i, "file_name": rel.as_posix(), "width": w, "height": h})
+        lf = (labels_dir / rel).with_suffix(".txt")
+        if not lf.exists():
+            continue
+        for r in read_yolo_txt(lf, with_conf=False):
+            c, cx, cy, bw, bh = r
+            if c != int(c) or c < 0:
+                raise ValueError(f"{lf}: class {c} is not a non-negative integer")
+            max_cls = max(max_cls, int(c))
+            bw, bh = bw * w, bh * h
+            anns.append({"id": len(anns) + 1, "image_id": i, "category_id": int(c) + category_offset,
+                         "bbox": [cx * w - bw / 2, cy * h - bh / 2, bw, bh], "area": bw * bh, "iscrowd": 0})
+    if names is None:
+        names = [str(k) for k in range(max_cls + 1)]
+    elif max_cls >= len(names):
+        raise ValueError(f"{labels_dir}: class {max_cls} found but only {len(names)} names")
+    coco = {"images": images, "annotations": anns,
+            "categories": [{"id": k + category_offset, "name": str(n)} for k, n in enumerate(names)]}
+    if out is not None:
+        Path(out).write_text(json.dumps(coco))
+    return coco
+
+
+def yolo_preds_to_coco(pred_dir, coco_gt, category_offset: int = 1, out=None) -> list:
+    """COCO results list from YOLO prediction txt files (``class cx cy w h conf``, normalised), one
+    per image named like the image (as Ultralytics ``save_txt=True, save_conf=True`` writes them).
+
+    ``coco_gt`` (dict or path) supplies image ids and sizes, matched by file stem. A prediction file
+    for an image that is not in the ground truth is an error; a missing file means "no detections".
+    """
+    gt = json.loads(Path(coco_gt).read_text()) if isinstance(coco_gt, (str, Path)) else coco_gt
+    by_stem = {}
+    for im in gt["images"]:
+        stem = Path(im["file_name"]).stem
+        if stem in by_stem:
+            raise ValueError(f"two ground-truth images share the stem {stem!r}; cannot match prediction files")
+        by_stem[stem] = im
+    pred_dir = Path(pred_dir)
+    if not pred_dir.is_dir():
+        raise ValueError(f"prediction folder not found: {pred_dir}")
+    res = []
+    for f in sorted(pred_dir.rglob("*.txt")):
+        im = by_stem.get(f.stem)
+        if im is None:
+            raise ValueError(f"{f}: no image named {f.stem!r} in the ground truth")
+        w, h = im["width"], im["height"]
+        for c, cx, cy, bw, bh, conf in read_yolo_txt(f, with_conf=True):
+            bw, bh = bw * w, bh * h
+            res.append({"image_id": im["id"], "category_id": int(c) + category_offset,
+                        "bbox": [cx * w - bw / 2, cy * h - bh / 2, bw, bh], "score": float(conf)})
+    if out is not None:
+        Path(out).write_text(json.dumps(res))
+    return res
+
+
+# ------------------------------------------------------------------------------------------------
+# VOC → YOLO
+# ------------------------------------------------------------------------------------------------
+def read_voc_xml(path) -> dict:
+    """Parse one VOC annotation: ``{"filename", "width", "height", "names", "boxes" (N, 4) continuous
+    xyxy pixels, "difficult" (N,) bool}``. VOC's 1-based inclusive ``[xmin, xmax]`` becomes the
+    continuous interval ``[xmin - 1, xmax]``."""
+    path = Path(path)
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as e:
+        raise ValueError(f"{path}: not valid XML ({e})") from None
+    size = root.find("size")
+    if size is None or size.find("width") is None or size.find("height") is None:
+        raise ValueError(f"{path}: missing <size><width>/<height>")
+    w, h = int(float(size.find("width").text)), int(float(size.find("height").text))
+    names, boxes, diff = [], [], []
+    for k, obj in enumerate(root.iter("object")):
+        nm, bb = obj.find("name"), obj.find("bndbox")
+        if nm is None or bb is None:
+            raise ValueError(f"{path}: object {k} has no <name> or <bndbox>")
+        try:
+            x1, y1, x2, y2 = (float(bb.find(t).text) for t in ("xmin", "ymin", "xmax", "ymax"))
+        except (AttributeError, TypeError, ValueError):
+            raise ValueError(f"{path}: object {k} ({nm.text}) has an incomplete <bndbox>") from None
+        d = obj.find("difficult")
+        names.append(nm.text.strip())
+        boxes.append([x1 - 1, y1 - 1, x2, y2])
+        diff.append(d is not None and int(float(d.text)) == 1)
+    fn = root.find("filename")
+    return {"filename": fn.text if fn is not None else path.stem + ".jpg", "width": w, "height": h, "names": names,
+            "boxes": np.asarray(boxes, np.float64).reshape(-1, 4), "difficult": np.asarray(diff, bool)}
+
+
+def voc_to_yolo(voc_root, out_dir, class_names=None, split=None, include_difficult: bool = False,
+                ultralytics_rounding: bool = False) -> dict:
+    """Write YOLO labels from a VOC tree (``voc_root/Annotations/*.xml``, optional
+    ``ImageSets/Main/<split>.txt``).
+
+    Args:
+        class_names: class order (index = YOLO class); default: sorted names found. Objects of other
+            classes are skipped.
+        include_difficult: Ultralytics' VOC.yaml drops ``difficult`` objects (default here too).
+        ultralytics_rounding: reproduce Ultralytics' VOC.yaml formula (centre − 1 pixel, width
+            xmax − xmin) instead of the exact continuous box ``[xmin − 1, xmax]``.
+
+    Returns ``{"names", "n_images", "n_boxes", "skipped_difficult"}``.
+    """
+    voc_root = Path(voc_root)
+    ann_dir = voc_root / "Annotations"
+    if not ann_dir.is_dir():
+        raise ValueError(f"{voc_root}: no Annotations/ folder")
+    if split is not None:
+        lst = voc_root / "ImageSets" / "Main" / f"{split}.txt"
+        if not lst.exists():
+            raise ValueError(f"{lst}: split list not found")
+        files = [ann_dir / f"{s.split()[0]}.xml" for s in lst.read_text().split("\n") if s.strip()]
+    else:
+        files = sorted(ann_dir.glob("*.xml"))
+    recs = [(f, read_voc_xml(f)) for f in files]
+    if class_names is None:
+        class_names = sorted({n for _, r in recs for n in r["names"]})
+    idx = {n: k for k, n in enumerate(class_names)}
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    nb = nd = 0
+    for f, r in recs:
+        w, h = r["width"], r["height"]
+        rows = []
+        for n, b, d in zip(r["names"], r["boxes"], r["difficult"]):
+            if n not in idx:
+                continue
+            if d and not include_difficult:
+                nd += 1
+                continue
+            if ultralytics_rounding:  # VOC.yaml: convert_box on the raw 1-based numbers
+                xmin, xmax, ymin, ymax = b[0] + 1, b[2], b[1] + 1, b[3]
+                cx, cy, bw, bh = (xmin + xmax) / 2 - 1, (ymin + ymax) / 2 - 1, xmax - xmin, ymax - ymin
+            else:
+                cx, cy, bw, bh = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2, b[2] - b[0], b[3] - b[1]
+            rows.append([idx[n], cx / w, cy / h, bw / w, bh / h])
+        (out / f"{f.stem}.txt").write_text(_fmt(rows))
+        nb += len(rows)
+    return {"names": list(class_names), "n_images": len(recs), "n_boxes": nb, "skipped_difficult": nd}
