@@ -236,12 +236,14 @@ def yolo_to_coco(images_dir, labels_dir=None, names=None, out=None, category_off
     return coco
 
 
-def yolo_preds_to_coco(pred_dir, coco_gt, category_offset: int = 1, out=None) -> list:
+def yolo_preds_to_coco(pred_dir, coco_gt, category_offset: int = 1, out=None, category_ids=None) -> list:
     """COCO results list from YOLO prediction txt files (``class cx cy w h conf``, normalised), one
     per image named like the image (as Ultralytics ``save_txt=True, save_conf=True`` writes them).
 
     ``coco_gt`` (dict or path) supplies image ids and sizes, matched by file stem. A prediction file
     for an image that is not in the ground truth is an error; a missing file means "no detections".
+    Category id = ``category_ids[class]`` if given (e.g. :func:`coco80_to_coco91` for COCO), else
+    class + ``category_offset``.
     """
     gt = json.loads(Path(coco_gt).read_text()) if isinstance(coco_gt, (str, Path)) else coco_gt
     by_stem = {}
@@ -259,9 +261,12 @@ def yolo_preds_to_coco(pred_dir, coco_gt, category_offset: int = 1, out=None) ->
         if im is None:
             raise ValueError(f"{f}: no image named {f.stem!r} in the ground truth")
         w, h = im["width"], im["height"]
-        for c, cx, cy, bw, bh, conf in read_yolo_txt(f, with_conf=True):
+        for ln, (c, cx, cy, bw, bh, conf) in enumerate(read_yolo_txt(f, with_conf=True), 1):
+            if c != int(c) or c < 0 or (category_ids is not None and c >= len(category_ids)):
+                raise ValueError(f"{f}: row {ln}: class {c:g} is not a valid class index")
             bw, bh = bw * w, bh * h
-            res.append({"image_id": im["id"], "category_id": int(c) + category_offset,
+            cid = int(category_ids[int(c)]) if category_ids is not None else int(c) + category_offset
+            res.append({"image_id": im["id"], "category_id": cid,
                         "bbox": [cx * w - bw / 2, cy * h - bh / 2, bw, bh], "score": float(conf)})
     if out is not None:
         Path(out).write_text(json.dumps(res))
