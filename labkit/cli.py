@@ -123,6 +123,11 @@ def cmd_data(args) -> int:
 def cmd_links(args) -> int:
     from labkit import links, runner
 
+    if args.update_readme:
+        readme = runner.notebooks_dir().parent / "README.md"
+        changed = links.update_readme(readme, runner.list_notebooks(), args.repo, args.branch)
+        print(f"{readme}: {'updated' if changed else 'already current'}")
+        return 0
     print(links.badges_table(runner.list_notebooks(), args.repo, args.branch))
     return 0
 
@@ -181,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("links", help="print the README's Open-in-Colab/Kaggle table for a repository")
     p.add_argument("--repo", help="OWNER/NAME or GitHub URL (default: $LABKIT_REPO or labkit-course/labkit)")
     p.add_argument("--branch", default="main")
+    p.add_argument("--update-readme", action="store_true", help="rewrite the table in README.md in place")
     p.set_defaults(func=cmd_links)
 
     p = sub.add_parser("data", help="generate embedded data sets")

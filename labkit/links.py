@@ -42,3 +42,16 @@ def badges_table(notebooks: list[Path], repo: str | None = None, branch: str = D
             f"| [![Open in Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)]({kaggle_url(name, repo, branch)}) |"
         )
     return "\n".join(rows)
+
+
+def update_readme(readme: Path, notebooks: list[Path], repo: str | None = None, branch: str = DEFAULT_BRANCH) -> bool:
+    """Rewrite the table between ``<!-- notebooks:start`` and ``<!-- notebooks:end -->``; True if it changed."""
+    text = Path(readme).read_text(encoding="utf-8")
+    m = re.search(r"(<!-- notebooks:start[^\n]*-->\n)(.*?)(<!-- notebooks:end -->)", text, flags=re.S)
+    if not m:
+        raise ValueError(f"{readme}: no '<!-- notebooks:start ... -->' / '<!-- notebooks:end -->' markers")
+    new = text[: m.start(2)] + badges_table(notebooks, repo, branch) + "\n" + text[m.end(2):]
+    if new != text:
+        Path(readme).write_text(new, encoding="utf-8")
+        return True
+    return False
