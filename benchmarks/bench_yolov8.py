@@ -1,0 +1,69 @@
+"""Benchmark: CPU forward latency of labkit's YOLOv8 vs Ultralytics' for the same weights and input.
+
+For each scale, Ultralytics builds ``yolov8{scale}.yaml`` (random weights, no download), labkit copies
+the weights (``labkit.yolov8.from_ultralytics``), both run in eval mode under ``torch.inference_mode``
+on the same input, interleaved (labkit, Ultralytics, labkit, ...) so load changes hit both equally.
+Prints the median times, the ratio labkit/Ultralytics (expect ~1.0x: the same convolutions in the same
+order) and the largest difference of the decoded outputs.
+
+    python benchmarks/bench_yolov8.py                     # n and s at 640, 2 threads
+    python benchmarks/bench_yolov8.py --scales nsmlx --imgsz 320 --runs 5
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+
+def _time(fn, x) -> float:
+    t0 = time.perf_counter()
+    fn(x)
+    return (time.perf_counter() - t0) * 1000
+
+
+def bench(scale: str, imgsz: int, runs: int, warmup: int, batch: int) -> dict:
+    from ultralytics.nn.tasks import DetectionModel
+
+    from labkit.yolov8 import from_ultralytics, ultralytics_head_outputs
+
+    theirs = DetectionModel(f"yolov8{scale}.yaml", verbose=False).eval()
+    ours = from_ultralytics(theirs).eval()
+    x = torch.rand(batch, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(0))
+    t_ours, t_theirs = [], []
+    with torch.inference_mode():
+        diff = (ultralytics_head_outputs(theirs(x), nc=80)["decoded"] - ours(x)[0]).abs().max().item()
+        for i in range(warmup + runs):
+            a, b = _time(ours, x), _time(theirs, x)
+            if i >= warmup:
+                t_ours.append(a)
+                t_theirs.append(b)
+    mo, mt = statistics.median(t_ours), statistics.median(t_theirs)
+    return {"scale": scale, "labkit_ms": mo, "ultralytics_ms": mt, "ratio": mo / mt, "max_abs_diff": diff}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--scales", default="ns", help="scales to run, e.g. nsmlx")
+    p.add_argument("--imgsz", type=int, default=640)
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    import ultralytics
+
+    print(f"torch {torch.__version__}, ultralytics {ultralytics.__version__}, {args.threads} threads, "
+          f"batch {args.batch}, {args.imgsz}x{args.imgsz}, median of {args.runs} (after {args.warmup} warm-up)")
+    print(f"{'scale':>5} {'labkit ms':>10} {'ultralytics ms':>15} {'ratio':>7} {'max|diff| decoded':>18}")
+    for s in args.scales:
+        r = bench(s, args.imgsz, args.runs, args.warmup, args.batch)
+        print(f"{r['scale']:>5} {r['labkit_ms']:>10.1f} {r['ultralytics_ms']:>15.1f} {r['ratio']:>6.2f}x "
+              f"{r['max_abs_diff']:>18.2e}")
+
+
+if __name__ == "__main__":
+    main()
