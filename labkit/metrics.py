@@ -57,7 +57,8 @@ import numpy as np
 
 __all__ = [
     "CONVENTIONS", "MetricsInputError", "DetectionMetrics", "evaluate", "evaluate_coco_json", "load_coco_json",
-    "confusion_matrix", "match_image", "pr_curve", "ap_from_pr", "COCO_STAT_NAMES",
+    "confusion_matrix", "match_image", "pr_curve", "ap_from_pr", "class_matches", "threshold_view",
+    "interactive_pr", "ultralytics_val_predictions", "COCO_STAT_NAMES",
 ]
 
 CONVENTIONS = ("coco", "voc07", "voc", "ultralytics")
@@ -731,7 +732,7 @@ def _voc_ap(rec, prec, use_07):
         for t in np.arange(0.0, 1.1, 0.1):
             p = np.max(prec[rec >= t]) if np.sum(rec >= t) else 0.0
             ap += p / 11.0
-        return ap
+        return float(ap)
     mrec = np.concatenate(([0.0], rec, [1.0]))
     mpre = np.concatenate(([0.0], prec, [0.0]))
     mpre = np.flip(np.maximum.accumulate(np.flip(mpre)))
@@ -1005,3 +1006,148 @@ def ap_from_pr(recall, precision, method: str = "coco") -> float:
     inds = np.searchsorted(recall, REC_THRESHOLDS, side="left")
     q = np.where(inds < len(recall), env[np.minimum(inds, max(len(env) - 1, 0))] if len(env) else 0.0, 0.0)
     return float(np.mean(q))
+
+
+def class_matches(gts, dets, label, iou_threshold: float = 0.5) -> dict:
+    """Match one class over all images with :func:`match_image` (COCO rules at one IoU threshold,
+    without crowd/area handling) and rank all its detections by score.
+
+    Returns ``{"score", "tp", "image", "index" (det index within its image), "n_gt"}``, arrays in
+    global score order (ties: image order, then order within the image) — the table behind a P-R curve.
+    """
+    sc, tp, im, ix = [], [], [], []
+    n_gt = 0
+    for i, (g, d) in enumerate(zip(gts, dets)):
+        gl = _to_numpy(g["labels"]).reshape(-1)
+        dl = _to_numpy(d["labels"]).reshape(-1)
+        gb = _to_numpy(g["boxes"], np.float64).reshape(-1, 4)[gl == label]
+        sel = np.flatnonzero(dl == label)
+        n_gt += len(gb)
+        if len(sel) == 0:
+            continue
+        db = _to_numpy(d["boxes"], np.float64).reshape(-1, 4)[sel]
+        m = match_image(gb, db, _to_numpy(d["scores"], np.float64).reshape(-1)[sel], iou_threshold)
+        sc.append(m["score"]); tp.append(m["tp"]); im.append(np.full(len(sel), i)); ix.append(sel[m["order"]])
+    cat = lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)  # noqa: E731
+    sc, tp, im, ix = cat(sc, np.float64), cat(tp, bool), cat(im, np.int64), cat(ix, np.int64)
+    o = np.lexsort((np.arange(len(sc)), -sc))
+    return {"score": sc[o], "tp": tp[o], "image": im[o], "index": ix[o], "n_gt": n_gt}
+
+
+def threshold_view(gts, dets, label, iou_threshold: float = 0.5, conf: float = 0.25) -> dict:
+    """Everything the P-R widget draws, for one class at one IoU threshold and one confidence:
+    the ranked matches, the P-R curve and its envelope, the operating point at ``conf``
+    (precision/recall counting detections with score ≥ conf) and AP under each rule
+    (``ap_from_pr`` on the same COCO-style matches)."""
+    m = class_matches(gts, dets, label, iou_threshold)
+    prec, rec = pr_curve(m["tp"], m["n_gt"])
+    env = np.flip(np.maximum.accumulate(np.flip(prec))) if len(prec) else prec
+    k = int(np.sum(m["score"] >= conf))
+    p_at = float(prec[k - 1]) if k else 0.0
+    r_at = float(rec[k - 1]) if k else 0.0
+    aps = {c: (ap_from_pr(rec, prec, c) if m["n_gt"] else float("nan")) for c in CONVENTIONS}
+    return {**m, "precision": prec, "recall": rec, "envelope": env, "n_above": k, "p_at_conf": p_at,
+            "r_at_conf": r_at, "ap": aps}
+
+
+def interactive_pr(gts, dets, images=None, class_names=None):
+    """Widget: confidence and IoU-threshold sliders (plus class and image pickers) redraw the
+    matches on one image (TP green, FP red, GT dashed, detections below ``conf`` faded), the class's
+    P-R curve with its envelope and the operating point, and the AP under each convention.
+
+    ``images``: optional list of image paths (same order as ``gts``) to draw under the boxes.
+    The computation is :func:`threshold_view`; this is only the ipywidgets shell.
+    """
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    labels = sorted({int(x) for g in gts for x in _to_numpy(g["labels"]).reshape(-1)})
+    names = list(class_names) if class_names else [str(c) for c in range(max(labels, default=0) + 1)]
+    w_conf = W.FloatSlider(value=0.25, min=0.0, max=1.0, step=0.05, description="conf")
+    w_iou = W.FloatSlider(value=0.5, min=0.5, max=0.95, step=0.05, description="IoU thr")
+    w_cls = W.Dropdown(options=[(names[c], c) for c in labels], value=labels[0] if labels else None,
+                       description="class")
+    w_img = W.IntSlider(value=0, min=0, max=max(len(gts) - 1, 0), description="image")
+    out = W.Output()
+
+    def redraw(*_):
+        v = threshold_view(gts, dets, w_cls.value, w_iou.value, w_conf.value)
+        with out:
+            out.clear_output(wait=True)
+            fig, (a0, a1) = plt.subplots(1, 2, figsize=(10, 4.2))
+            i = w_img.value
+            if images is not None:
+                from PIL import Image
+
+                a0.imshow(Image.open(images[i]))
+            g = gts[i]
+            gl = _to_numpy(g["labels"]).reshape(-1)
+            for b in _to_numpy(g["boxes"], np.float64).reshape(-1, 4)[gl == w_cls.value]:
+                a0.add_patch(Rectangle(b[:2], b[2] - b[0], b[3] - b[1], fill=False, ls="--", ec="white", lw=2))
+            here = v["image"] == i
+            db = _to_numpy(dets[i]["boxes"], np.float64).reshape(-1, 4)
+            for s, t, j in zip(v["score"][here], v["tp"][here], v["index"][here]):
+                b = db[j]
+                a0.add_patch(Rectangle(b[:2], b[2] - b[0], b[3] - b[1], fill=False, lw=1.5,
+                                       ec="lime" if t else "red", alpha=1.0 if s >= w_conf.value else 0.25))
+                a0.text(b[0], b[1], f"{s:.2f}", color="lime" if t else "red", fontsize=7,
+                        alpha=1.0 if s >= w_conf.value else 0.3)
+            if images is None:
+                a0.autoscale_view()
+                a0.invert_yaxis()
+            a0.set_title(f"image {i}: green TP, red FP, dashed GT", fontsize=9)
+            a0.axis("off")
+            a1.plot(v["recall"], v["precision"], ".-", lw=0.8, ms=3, label="P-R (raw)")
+            a1.step(v["recall"], v["envelope"], where="post", lw=1.5, label="envelope")
+            if v["n_above"]:
+                a1.plot([v["r_at_conf"]], [v["p_at_conf"]], "o", ms=9, mfc="none", mec="k",
+                        label=f"conf ≥ {w_conf.value:.2f}: P={v['p_at_conf']:.2f} R={v['r_at_conf']:.2f}")
+            a1.set_xlim(0, 1.02)
+            a1.set_ylim(0, 1.05)
+            a1.set_xlabel("recall")
+            a1.set_ylabel("precision")
+            ap = v["ap"]
+            a1.set_title(f"AP@{w_iou.value:.2f}: COCO {ap['coco']:.3f} · VOC07 {ap['voc07']:.3f} · "
+                         f"VOC {ap['voc']:.3f} · UL {ap['ultralytics']:.3f}", fontsize=9)
+            a1.legend(fontsize=8, loc="lower left")
+            fig.tight_layout()
+            plt.show()
+
+    for w in (w_conf, w_iou, w_cls, w_img):
+        w.observe(redraw, names="value")
+    box = W.VBox([W.HBox([w_conf, w_iou]), W.HBox([w_cls, w_img]), out])
+    box.redraw = redraw
+    box.output = out
+    redraw()
+    return box
+
+
+def ultralytics_val_predictions(model, **val_kwargs):
+    """Run Ultralytics ``model.val(**val_kwargs)`` and capture exactly what it scores.
+
+    Returns ``(metrics, gts, dets)``: Ultralytics' metrics object and, per validation image, the
+    ground truth and the predictions **as the validator matches them** — in its letterboxed input
+    frame, after its NMS (``conf=0.001``, multi-label), before the boxes are scaled back and clipped
+    to the image for ``predictions.json``. ``evaluate(gts, dets, convention="ultralytics")`` then
+    reproduces ``metrics.box.map50`` / ``metrics.box.map``.
+    """
+    from ultralytics.models.yolo.detect import DetectionValidator
+
+    gts, dets = [], []
+
+    class _CapturingValidator(DetectionValidator):
+        def update_metrics(self, preds, batch):
+            for si, pred in enumerate(preds):
+                pb = self._prepare_batch(si, batch)
+                cls = pred["cls"].detach().cpu().numpy().astype(np.int64)
+                if self.args.single_cls:
+                    cls = cls * 0
+                gts.append({"boxes": pb["bboxes"].detach().cpu().numpy().astype(np.float64).reshape(-1, 4),
+                            "labels": pb["cls"].detach().cpu().numpy().astype(np.int64).reshape(-1)})
+                dets.append({"boxes": pred["bboxes"].detach().cpu().numpy().astype(np.float64).reshape(-1, 4),
+                             "labels": cls, "scores": pred["conf"].detach().cpu().numpy().astype(np.float64)})
+            return super().update_metrics(preds, batch)
+
+    metrics = model.val(validator=_CapturingValidator, **val_kwargs)
+    return metrics, gts, dets

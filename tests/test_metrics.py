@@ -42,6 +42,42 @@ def test_coco_json_equals_pycocotools(seed, kw):
     assert len(res.class_names) == len({a["category_id"] for a in gt["annotations"]})
 
 
+@pytest.mark.parametrize("seed", range(100, 110))
+def test_coco_random_sweep(seed):
+    rng = np.random.default_rng(seed)
+    kw = dict(n_images=int(rng.integers(5, 80)), n_classes=int(rng.integers(3, 30)), max_gt=int(rng.integers(1, 15)),
+              fp_per_img=int(rng.integers(0, 15)), crowd_frac=float(rng.uniform(0, 0.3)),
+              score_decimals=int(rng.integers(1, 4)), id_zero=bool(rng.random() < 0.5),
+              dup_frac=float(rng.uniform(0, 0.3)))
+    gt, dets = random_coco(seed, **kw)
+    ref, _ = pycocotools_eval(gt, dets)
+    np.testing.assert_allclose(M.evaluate_coco_json(gt, dets).stats, ref, atol=TOL, rtol=0)
+
+
+def test_coco_edge_cases():
+    img = [{"id": 3}, {"id": 1}]
+    cats = [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]
+    box = lambda x: [x, x, 20.0, 20.0]  # noqa: E731
+    # class "b" has only a crowd GT → excluded; class "a" has GT in one image only
+    gt = {"images": img, "categories": cats, "annotations": [
+        {"id": 1, "image_id": 1, "category_id": 1, "bbox": box(5), "area": 400.0, "iscrowd": 0},
+        {"id": 2, "image_id": 1, "category_id": 2, "bbox": box(40), "area": 400.0, "iscrowd": 1}]}
+    dets = [{"image_id": 1, "category_id": 2, "bbox": box(41), "score": 0.9},
+            {"image_id": 3, "category_id": 1, "bbox": box(5), "score": 0.95},
+            {"image_id": 1, "category_id": 1, "bbox": box(6), "score": 0.5}]
+    ref, _ = pycocotools_eval(gt, dets)
+    res = M.evaluate_coco_json(gt, dets)
+    np.testing.assert_allclose(res.stats, ref, atol=TOL)
+    assert res.class_names == ["a"]
+    # no GT at all: every stat is -1 (pycocotools) and the means are undefined
+    gt0 = {"images": img, "categories": cats, "annotations": []}
+    ref0, _ = pycocotools_eval(gt0, dets)
+    with pytest.warns(UserWarning, match="no class has ground truth"):
+        r0 = M.evaluate_coco_json(gt0, dets)
+    np.testing.assert_allclose(r0.stats, ref0)
+    assert np.isnan(r0.map50)
+
+
 def test_coco_json_from_files(tmp_path):
     gt, dets = random_coco(7)
     (tmp_path / "gt.json").write_text(json.dumps(gt))
@@ -362,3 +398,37 @@ def test_result_serialises_and_summarises():
     assert d["stats"]["AP@.50"] == pytest.approx(r.stats[1])
     assert set(d["pr_curves"]) == set(r.class_names)
     assert "mAP50=" in r.summary() and r["map50"] == r.map50
+
+
+# ------------------------------------------------------------------------------------------------
+# Teaching helpers and the P-R widget (no browser)
+# ------------------------------------------------------------------------------------------------
+def test_threshold_view_agrees_with_engine():
+    gt, dets = random_coco(17, n_images=30, n_classes=4, crowd_frac=0.0, many_dets_image=False, id_zero=False)
+    G, D = coco_to_lists(gt, dets)
+    res = M.evaluate(G, D, conf=0.5)
+    for k, cid in enumerate(res.class_ids):
+        for t in (0, 3, 5):
+            v = M.threshold_view(G, D, cid, M.IOU_THRESHOLDS[t], conf=0.5)
+            assert v["ap"]["coco"] == pytest.approx(res.ap[k, t], abs=1e-12)
+        v = M.threshold_view(G, D, cid, 0.5, conf=0.5)
+        assert v["n_gt"] == res.num_gt[str(cid)]
+        above = v["score"] >= 0.5
+        assert v["p_at_conf"] == pytest.approx(res.precision[str(cid)])
+        assert v["r_at_conf"] == pytest.approx(v["tp"][above].sum() / v["n_gt"])
+        np.testing.assert_allclose(v["recall"], res.pr_curves[str(cid)]["recall"])
+        assert np.all(np.diff(v["envelope"]) <= 0)
+
+
+def test_interactive_pr_widget_redraws():
+    pytest.importorskip("ipywidgets")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    G, D = _three_gt_example()
+    box = M.interactive_pr(G, D, class_names=["thing"])
+    sliders = box.children[0].children
+    sliders[1].value = 0.75  # IoU threshold → redraw without error
+    sliders[0].value = 0.8
+    box.redraw()
+    assert box.output is not None
