@@ -120,6 +120,8 @@ def decode_predictions(pred, S: int = 7, B: int = 2, C: int = 20, conf_thresh: f
     xyxy, score, lab = xyxy[keep], score[keep], lab[keep]
     if clip:
         xyxy = np.clip(xyxy, 0.0, 1.0)
+    ok = (xyxy[:, 2] - xyxy[:, 0] > 1e-6) & (xyxy[:, 3] - xyxy[:, 1] > 1e-6)  # no empty boxes
+    xyxy, score, lab = xyxy[ok], score[ok], lab[ok]
     if len(score):
         idx = _nms(xyxy, score, lab, nms_iou, max_det)
         xyxy, score, lab = xyxy[idx], score[idx], lab[idx]
