@@ -53,6 +53,8 @@ def new_notebook(cells) -> "nbformat.NotebookNode":
         if kind == "params":
             cell.metadata["tags"] = ["parameters"]
         out.append(cell)
+    for i, cell in enumerate(out):  # stable ids: rebuilding a notebook does not churn its diff
+        cell["id"] = f"cell-{i:02d}"
     nb.cells = out
     return nb
 _VOLATILE_CELL_META = ("execution", "papermill", "collapsed", "scrolled", "jupyter", "ExecuteTime")
