@@ -1,0 +1,12 @@
+"""Active learning for YOLOv8: a resumable manifest-backed pool, honest uncertainty strategies, batched
+pool scoring, and a loop runner with label-efficiency curves (notebook 07).
+
+- :mod:`labkit.active.pool` — the JSON manifest (single source of truth, atomic writes, consistency checks);
+- :mod:`labkit.active.strategies` — random, least confidence, binary entropy, class entropy/margin, the
+  Gaussian proxy, core-set (k-center greedy), query-by-committee, uncertainty + diversity hybrid;
+- :mod:`labkit.active.scoring` — batched predictions with full per-box class vectors and embeddings;
+- :mod:`labkit.active.loop` — rounds of train / validate / score / select, resumable after a crash.
+"""
+from .pool import ManifestError, PoolManifest  # noqa: F401
+from .strategies import Predictions, make_strategy, STRATEGIES  # noqa: F401
+from .loop import LoopConfig, run_loop, run_experiment, train_full_pool, plot_label_efficiency  # noqa: F401

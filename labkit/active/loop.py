@@ -1,0 +1,330 @@
+"""The active-learning loop: train -> validate on the fixed val split -> score -> select -> repeat, resumable.
+
+Every step ends by saving the manifest atomically (see :mod:`labkit.active.pool`), so after a crash or a
+kernel restart :func:`run_loop` simply starts again from the last completed step. Randomness is derived
+from ``(seed, round)`` — never from the global RNG state — so a resumed run ends in exactly the same state
+as an uninterrupted one.
+
+Steps of a loop with ``rounds = R``::
+
+    train 0, select 0, train 1, select 1, ..., select R-1, train R
+
+``train r`` trains on round r's labelled images (re-initialised, or warm-started from round r-1's weights),
+then validates on the **fixed val split** (never on the labelled set, as the source did) and reads mAP from
+``metrics.box.map50`` / ``metrics.box.map``. ``select r`` scores the unlabelled pool (or a random subset)
+in batches and labels the ``budget`` images the strategy picks.
+
+The trainer and scorer are plain callables, so tests can swap the real (slow) YOLO training for fakes.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .pool import ManifestError, PoolManifest, atomic_write_text, count_boxes, write_dataset_yaml
+from .scoring import predict_pool, subset_indices
+from .strategies import Predictions, Random, Strategy, make_strategy
+
+__all__ = ["LoopConfig", "UltralyticsTrainer", "UltralyticsScorer", "run_loop", "loop_steps", "train_full_pool",
+           "run_experiment", "curves", "plot_label_efficiency"]
+
+# settings that define a loop; a manifest made with other values of these cannot be resumed
+_IDENTITY = ("strategy", "how", "rounds", "budget", "initial", "epochs", "warm_start", "model", "imgsz", "seed",
+             "subset", "conf")
+
+
+@dataclass
+class LoopConfig:
+    """Settings of one active-learning loop.
+
+    Attributes:
+        strategy: a name known to :func:`~labkit.active.strategies.make_strategy`.
+        how: per-image aggregation of per-box scores (``max``, ``mean``, ``sum``, ``topk``).
+        rounds: selection rounds (the model is trained ``rounds + 1`` times).
+        budget: images labelled per round.
+        initial: randomly chosen labelled images of round 0.
+        epochs: training epochs per round.
+        warm_start: continue from the previous round's weights (else re-initialise every round).
+        model: Ultralytics model name for :func:`labkit.env.yolo_model` (``.pt`` falls back to its yaml offline).
+        imgsz, batch, workers, device: training/scoring settings (``device`` is a torch device string).
+        seed: the loop's seed (initial set, random picks, subset, training seed per round).
+        subset: score only a random subset of the unlabelled pool (count or fraction), or None for all.
+        conf: NMS confidence threshold when scoring (low on purpose: uncertain boxes are the point).
+        committee: for query-by-committee, how many earlier rounds' weights join the current model.
+        train_kwargs: extra keyword arguments for ``model.train`` (e.g. ``optimizer``, ``lr0``).
+    """
+
+    strategy: str = "random"
+    how: str = "max"
+    rounds: int = 2
+    budget: int = 8
+    initial: int = 8
+    epochs: int = 2
+    warm_start: bool = True
+    model: str = "yolov8n.pt"
+    imgsz: int = 96
+    batch: int = 16
+    workers: int = 0
+    device: str = "cpu"
+    seed: int = 0
+    subset: int | float | None = None
+    conf: float = 0.01
+    committee: int = 2
+    train_kwargs: dict = field(default_factory=dict)
+
+    def identity(self) -> dict:
+        d = asdict(self)
+        return {k: d[k] for k in _IDENTITY}
+
+
+# ------------------------------------------------------------------------------------------------
+# Default trainer and scorer (Ultralytics)
+# ------------------------------------------------------------------------------------------------
+class UltralyticsTrainer:
+    """``trainer(data_yaml, round, init_weights, out_dir, seed) -> (metrics, weights)`` with Ultralytics.
+
+    A fresh ``model.train`` call every round (never ``resume=True``: resuming a *finished* run does not train
+    further, which is what the source's loop silently did). The metrics come from the returned
+    ``DetMetrics`` (``.box.map50``, ``.box.map``) on the data.yaml's ``val`` list — the fixed val split.
+    """
+
+    def __init__(self, cfg: LoopConfig):
+        self.cfg = cfg
+
+    def __call__(self, data_yaml: Path, rnd: int, init_weights: str | None, out_dir: Path, seed: int):
+        from labkit.env import ultralytics_device, yolo_model
+        from ultralytics import YOLO
+
+        c = self.cfg
+        model = YOLO(init_weights) if init_weights else yolo_model(c.model, verbose=False)
+        kw = dict(data=str(data_yaml), epochs=c.epochs, imgsz=c.imgsz, batch=c.batch, workers=c.workers,
+                  device=ultralytics_device(c.device), seed=int(seed), deterministic=True,
+                  project=str(Path(out_dir).parent), name=Path(out_dir).name, exist_ok=True,
+                  plots=False, verbose=False, val=False)
+        kw.update(c.train_kwargs)
+        metrics = model.train(**kw)
+        weights = Path(model.trainer.last)
+        return {"map50": float(metrics.box.map50), "map50_95": float(metrics.box.map)}, str(weights)
+
+
+class UltralyticsScorer:
+    """``scorer(weights, paths, committee_weights) -> Predictions``: batched scoring with :func:`predict_pool`."""
+
+    def __init__(self, cfg: LoopConfig, progress: bool = True):
+        self.cfg, self.progress = cfg, progress
+
+    def __call__(self, weights: str, paths: Sequence[str], committee_weights: Sequence[str] = ()) -> Predictions:
+        c = self.cfg
+        kw = dict(imgsz=c.imgsz, batch=max(c.batch, 32), conf=c.conf, device=c.device, progress=self.progress)
+        preds = predict_pool(weights, paths, embed=True, **kw)
+        preds.committee = [predict_pool(w, paths, embed=False, desc="committee", **kw) for w in committee_weights]
+        return preds
+
+
+# ------------------------------------------------------------------------------------------------
+# The loop
+# ------------------------------------------------------------------------------------------------
+def loop_steps(rounds: int) -> list[str]:
+    """The ordered step names of a loop: ``train0, select0, ..., train<rounds>``."""
+    out = []
+    for r in range(rounds + 1):
+        out.append(f"train{r}")
+        if r < rounds:
+            out.append(f"select{r}")
+    return out
+
+
+def _next_step(m: PoolManifest, rounds: int) -> str | None:
+    cur = m.current
+    r = cur["round"]
+    if cur["metrics"] is None:
+        return f"train{r}"
+    if r < rounds:
+        return f"select{r}"
+    return None
+
+
+def _check_budget(where: Path, n_pool: int, cfg: LoopConfig) -> None:
+    if n_pool == 0:
+        raise ManifestError(f"{where}: the pool is empty; give it at least one image")
+    need = cfg.initial + cfg.rounds * cfg.budget
+    if cfg.initial < 1 or cfg.budget < 1 or cfg.rounds < 0:
+        raise ManifestError(f"{where}: need initial >= 1, budget >= 1, rounds >= 0 (got {cfg.initial}, "
+                            f"{cfg.budget}, {cfg.rounds})")
+    if need > n_pool:
+        raise ManifestError(f"{where}: budget larger than the pool: {cfg.initial} initial + {cfg.rounds} rounds x "
+                            f"{cfg.budget} = {need} images, but the pool holds {n_pool}")
+    if cfg.subset is not None:
+        m = len(subset_indices(n_pool, cfg.subset))
+        if isinstance(cfg.subset, int) and cfg.subset < cfg.budget:
+            raise ManifestError(f"{where}: subset of {cfg.subset} images cannot supply a budget of {cfg.budget}")
+        del m
+
+
+def run_loop(workdir: str | Path, pool: Sequence[str], val: Sequence[str], names: Sequence[str],
+             cfg: LoopConfig, trainer: Callable | None = None, scorer: Callable | None = None,
+             strategy: Strategy | None = None, progress: bool = True, log: Callable[[str], None] | None = print
+             ) -> PoolManifest:
+    """Run (or resume) one loop in ``workdir``; returns the final :class:`PoolManifest`.
+
+    ``workdir/manifest.json`` is the state. If it exists the loop resumes from its last completed step
+    (its settings must match ``cfg``; a different pool or seed is an error, not a silent restart).
+    Source images and labels are only read.
+    """
+    workdir = Path(workdir)
+    mpath = workdir / "manifest.json"
+    strategy = strategy or make_strategy(cfg.strategy, **({} if cfg.strategy in ("random", "coreset") else
+                                                           {"how": cfg.how}))
+    trainer = trainer or UltralyticsTrainer(cfg)
+    scorer = scorer or UltralyticsScorer(cfg, progress=progress)
+    say = log or (lambda s: None)
+
+    if mpath.exists():
+        m = PoolManifest.load(mpath)
+        old = m.data.get("config", {})
+        diff = {k: (old.get(k), v) for k, v in cfg.identity().items() if old.get(k) != v}
+        if diff:
+            k, (a, b) = next(iter(diff.items()))
+            raise ManifestError(f"{mpath}: made with {k}={a!r}, asked to continue with {k}={b!r}; "
+                                "use another folder for other settings")
+        if [str(Path(p).resolve()) for p in pool] != m.pool:
+            raise ManifestError(f"{mpath}: its pool differs from the pool given now; use another folder")
+        say(f"resuming {workdir.name} at {_next_step(m, cfg.rounds) or 'the end (nothing left to do)'}")
+    else:
+        _check_budget(mpath, len(pool), cfg)
+        m = PoolManifest.create(mpath, pool, val, names, initial=cfg.initial, seed=cfg.seed)
+        m.data["config"] = cfg.identity()
+        m.save()
+
+    while (step := _next_step(m, cfg.rounds)) is not None:
+        r = m.current["round"]
+        rdir = workdir / f"round{r:02d}"
+        if step.startswith("train"):
+            data_yaml = write_dataset_yaml(rdir / "data", m.labelled, m.val, m.names)
+            init = None
+            if cfg.warm_start and r > 0:
+                init = m.rounds[r - 1]["weights"]
+                if not init or not Path(init).is_file():
+                    raise ManifestError(f"{mpath}: warm start needs round {r - 1}'s weights {init!r}, which are missing")
+            metrics, weights = trainer(data_yaml, r, init, rdir / "train", cfg.seed * 1000 + r)
+            m.set_metrics(metrics, weights)
+            say(f"{workdir.name} round {r}: {len(m.labelled)} images, {m.current['n_boxes']} boxes, "
+                f"mAP50 {metrics['map50']:.3f}, mAP50-95 {metrics['map50_95']:.3f}")
+        else:
+            unl = m.unlabelled
+            rng = np.random.default_rng([cfg.seed, r, 1])
+            cand_idx = subset_indices(len(unl), cfg.subset, seed=cfg.seed * 1000 + r)
+            cand = [unl[i] for i in cand_idx]
+            if len(cand) < cfg.budget:
+                raise ManifestError(f"{mpath}: round {r}: only {len(cand)} candidates for a budget of {cfg.budget}")
+            if isinstance(strategy, Random):
+                preds = Predictions(cand, [np.zeros((0, 4))] * len(cand), [np.zeros((0, 1))] * len(cand))
+                lab_emb = None
+            else:
+                extra = m.labelled if strategy.needs_embeddings else []
+                committee = []
+                if strategy.needs_committee:
+                    committee = [m.rounds[j]["weights"] for j in range(max(0, r - cfg.committee), r)]
+                    if not committee:  # round 0: no earlier model; a re-seeded second member would cost a training
+                        committee = [m.current["weights"]]
+                allp = scorer(m.current["weights"], cand + list(extra), committee)
+                preds = allp.subset(range(len(cand)))
+                lab_emb = (allp.embeddings[len(cand):] if strategy.needs_embeddings and allp.embeddings is not None
+                           else None)
+            picked, scores = strategy.select(preds, cfg.budget, labelled_embeddings=lab_emb, rng=rng)
+            sel = [cand[i] for i in picked]
+            m.add_round(sel, {c: s for c, s in zip(cand, scores)})
+    return m
+
+
+# ------------------------------------------------------------------------------------------------
+# Baseline, experiments, curves
+# ------------------------------------------------------------------------------------------------
+def train_full_pool(workdir: str | Path, pool: Sequence[str], val: Sequence[str], names: Sequence[str],
+                    cfg: LoopConfig, trainer: Callable | None = None, epochs: int | None = None) -> dict:
+    """Train on the whole pool (every image labelled), validate on the same val split; cached in ``full.json``.
+
+    ``epochs`` defaults to the total a warm-started loop's last model has seen, ``epochs * (rounds + 1)``
+    (or ``epochs`` without warm start).
+    """
+    workdir = Path(workdir)
+    out = workdir / "full.json"
+    if out.exists():
+        return json.loads(out.read_text())
+    ep = epochs or (cfg.epochs * (cfg.rounds + 1) if cfg.warm_start else cfg.epochs)
+    c = LoopConfig(**{**asdict(cfg), "epochs": ep})
+    trainer = trainer or UltralyticsTrainer(c)
+    data_yaml = write_dataset_yaml(workdir / "data", [str(Path(p).resolve()) for p in pool],
+                                   [str(Path(p).resolve()) for p in val], names)
+    metrics, weights = trainer(data_yaml, 0, None, workdir / "train", cfg.seed * 1000)
+    res = {"images": len(pool), "boxes": count_boxes(pool), "epochs": ep, "seed": cfg.seed, **metrics}
+    atomic_write_text(out, json.dumps(res, indent=1))
+    return res
+
+
+def run_experiment(root: str | Path, pool: Sequence[str], val: Sequence[str], names: Sequence[str],
+                   strategies: Sequence[str], seeds: Sequence[int], cfg: LoopConfig, full_pool: bool = True,
+                   trainer_factory: Callable | None = None, scorer_factory: Callable | None = None,
+                   progress: bool = True, log=print) -> dict:
+    """Run every strategy with every seed (each its own resumable folder ``root/<strategy>-s<seed>``), plus
+    the whole-pool baseline; returns ``{"loops": {strategy: [table per seed]}, "full": [dict per seed]}``."""
+    from tqdm.auto import tqdm
+
+    root = Path(root)
+    out = {"loops": {}, "full": []}
+    jobs = [(s, seed) for s in strategies for seed in seeds]
+    for s, seed in tqdm(jobs, desc="loops", disable=not progress):
+        c = LoopConfig(**{**asdict(cfg), "strategy": s, "seed": int(seed)})
+        m = run_loop(root / f"{s}-s{seed}", pool, val, names, c,
+                     trainer=trainer_factory(c) if trainer_factory else None,
+                     scorer=scorer_factory(c) if scorer_factory else None, progress=progress, log=log)
+        out["loops"].setdefault(s, []).append(m.table())
+    if full_pool:
+        for seed in seeds:
+            c = LoopConfig(**{**asdict(cfg), "seed": int(seed)})
+            out["full"].append(train_full_pool(root / f"full-s{seed}", pool, val, names, c,
+                                               trainer=trainer_factory(c) if trainer_factory else None))
+    return out
+
+
+def curves(tables: Sequence[Sequence[dict]], x: str = "images", y: str = "map50") -> dict:
+    """Mean and spread over seeds, per round: ``{"x", "x_lo", "x_hi", "y", "y_lo", "y_hi", "y_std"}`` arrays."""
+    X = np.array([[row[x] for row in t] for t in tables], dtype=float)
+    Y = np.array([[np.nan if row[y] is None else row[y] for row in t] for t in tables], dtype=float)
+    return {"x": X.mean(0), "x_lo": X.min(0), "x_hi": X.max(0), "y": np.nanmean(Y, 0), "y_lo": np.nanmin(Y, 0),
+            "y_hi": np.nanmax(Y, 0), "y_std": np.nanstd(Y, 0)}
+
+
+def plot_label_efficiency(result: dict, y: str = "map50", axes=None):
+    """mAP against labelled images (left) and labelled boxes (right), one line per strategy (mean over seeds,
+    band = min..max over seeds), and the whole-pool model as a horizontal band."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    else:
+        fig = axes[0].figure
+    from labkit.viz import colour
+
+    for ax, x in zip(axes, ("images", "boxes")):
+        for i, (s, tables) in enumerate(result["loops"].items()):
+            cv = curves(tables, x, y)
+            style = dict(color="black", linestyle="--") if s == "random" else dict(color=colour(i))
+            ax.plot(cv["x"], cv["y"], marker="o", label=s, **style)
+            ax.fill_between(cv["x"], cv["y_lo"], cv["y_hi"], alpha=0.2, color=style["color"])
+        full = result.get("full") or []
+        if full:
+            v = np.array([f[y] for f in full])
+            xs = np.mean([f[x] for f in full])
+            ax.axhline(v.mean(), color="grey", linestyle=":", label=f"whole pool ({int(xs)} {x})")
+            ax.axhspan(v.min(), v.max(), color="grey", alpha=0.15)
+        ax.set_xlabel(f"labelled {x}")
+        ax.set_ylabel({"map50": "val mAP50", "map50_95": "val mAP50-95"}.get(y, y))
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig

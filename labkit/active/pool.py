@@ -1,0 +1,305 @@
+"""The active-learning pool: a JSON manifest is the single source of truth.
+
+The source notebook moved the user's images between folders with ``shutil.move``: a crash in the middle
+of a round left a split nobody could reconstruct. Here nothing is moved. One manifest file records, for
+every round, which pool images are labelled and which are not, plus the fixed validation list; the
+training set of a round is a *list file* of image paths built from the manifest (Ultralytics finds each
+label by its images -> labels path rule). The manifest is written atomically (temporary file +
+``os.replace``), so a crash leaves either the old or the new version, never half of one.
+
+Layout of the manifest (``version`` 1)::
+
+    {"version": 1, "seed": 0, "names": ["circle", ...],
+     "pool": [abs image paths], "val": [abs image paths],
+     "rounds": [{"round": 0, "labelled": [...], "unlabelled": [...], "n_boxes": 17,
+                 "metrics": {"map50": .., "map50_95": ..} | null, "weights": path | null,
+                 "selected": [...] | null, "scores": {path: score} | null}, ...]}
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+__all__ = ["ManifestError", "PoolManifest", "atomic_write_text", "label_path", "count_boxes", "checksums",
+           "write_dataset_yaml"]
+
+VERSION = 1
+IMG_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+class ManifestError(ValueError):
+    """A manifest (or the request made of it) is inconsistent; the message names the file and the problem."""
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically: a temporary file in the same folder, fsync, then ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def label_path(image: str | os.PathLike) -> Path:
+    """The YOLO label file of an image, by Ultralytics' rule: the last ``/images/`` becomes ``/labels/``, ``.txt``."""
+    from ultralytics.data.utils import img2label_paths
+
+    return Path(img2label_paths([str(image)])[0])
+
+
+def count_boxes(images: Iterable[str | os.PathLike]) -> int:
+    """Number of labelled boxes (non-empty lines of the label files) of ``images``; a missing label file counts 0."""
+    n = 0
+    for im in images:
+        lp = label_path(im)
+        if lp.is_file():
+            n += sum(1 for line in lp.read_text().splitlines() if line.strip())
+    return n
+
+
+def checksums(files: Iterable[str | os.PathLike]) -> dict[str, str]:
+    """SHA-256 of each file (used by the tests to prove the loop never modifies the sources)."""
+    out = {}
+    for f in files:
+        out[str(f)] = hashlib.sha256(Path(f).read_bytes()).hexdigest()
+    return out
+
+
+def write_dataset_yaml(folder: str | os.PathLike, train: Sequence[str], val: Sequence[str],
+                       names: Sequence[str]) -> Path:
+    """Write ``train.txt``, ``val.txt`` (one absolute image path a line) and ``data.yaml`` into ``folder``.
+
+    Ultralytics accepts a ``.txt`` list of images as ``train``/``val``; labels are found by the path rule
+    (``.../images/x.jpg`` -> ``.../labels/x.txt``), so no image or label is copied, linked or moved.
+    """
+    import yaml
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(folder / "train.txt", "".join(f"{p}\n" for p in train))
+    atomic_write_text(folder / "val.txt", "".join(f"{p}\n" for p in val))
+    data = {"path": str(folder.resolve()), "train": "train.txt", "val": "val.txt",
+            "names": {i: n for i, n in enumerate(names)}}
+    return atomic_write_text(folder / "data.yaml", yaml.safe_dump(data, sort_keys=False))
+
+
+def _abs(paths: Iterable[str | os.PathLike]) -> list[str]:
+    return [str(Path(p).expanduser().resolve()) for p in paths]
+
+
+class PoolManifest:
+    """The pool's state: which images are labelled, per round, and the fixed validation list.
+
+    Create with :meth:`create` (picks the initial labelled set with ``seed``), reopen with :meth:`load`
+    (which checks consistency), change with :meth:`add_round` / :meth:`set_metrics`; every change is saved
+    atomically at once.
+    """
+
+    def __init__(self, path: str | os.PathLike, data: dict):
+        self.path = Path(path)
+        self.data = data
+
+    # -- creation and loading -------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: str | os.PathLike, pool: Sequence[str | os.PathLike], val: Sequence[str | os.PathLike],
+               names: Sequence[str], initial: int, seed: int = 0, check_files: bool = True) -> "PoolManifest":
+        """Start a new pool: ``initial`` images drawn at random (``seed``) are labelled in round 0.
+
+        Raises :class:`ManifestError` for an empty pool, duplicates, overlap between pool and val,
+        missing files, or ``initial`` outside ``1..len(pool)``; nothing is written then.
+        """
+        path = Path(path)
+        pool, val = _abs(pool), _abs(val)
+        if not pool:
+            raise ManifestError(f"{path}: the pool is empty (no unlabelled images given); nothing to learn from")
+        if not val:
+            raise ManifestError(f"{path}: the validation list is empty; a fixed val split is required")
+        for what, lst in (("pool", pool), ("val", val)):
+            if len(set(lst)) != len(lst):
+                dup = next(p for p in lst if lst.count(p) > 1)
+                raise ManifestError(f"{path}: {what} lists {dup} more than once")
+        both = sorted(set(pool) & set(val))
+        if both:
+            raise ManifestError(f"{path}: {len(both)} image(s) are both in the pool and in val, e.g. {both[0]}; "
+                                "the validation split must stay separate from the pool")
+        if check_files:
+            missing = [p for p in pool + val if not Path(p).is_file()]
+            if missing:
+                raise ManifestError(f"{path}: {len(missing)} image file(s) do not exist, e.g. {missing[0]}")
+        if not 1 <= int(initial) <= len(pool):
+            raise ManifestError(f"{path}: initial labelled set of {initial} images asked for, "
+                                f"but the pool holds {len(pool)}")
+        rng = np.random.default_rng([int(seed), 0])
+        chosen = set(rng.choice(len(pool), size=int(initial), replace=False).tolist())
+        labelled = [p for i, p in enumerate(pool) if i in chosen]
+        data = {"version": VERSION, "seed": int(seed), "names": list(names), "pool": pool, "val": val,
+                "rounds": []}
+        m = cls(path, data)
+        m._append_round(labelled)
+        m.save()
+        return m
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "PoolManifest":
+        """Read and check a manifest; an inconsistent one raises :class:`ManifestError` naming file and problem."""
+        path = Path(path)
+        if not path.is_file():
+            raise ManifestError(f"{path}: no manifest here")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise ManifestError(f"{path}: not valid JSON ({e})") from None
+        m = cls(path, data)
+        m.validate()
+        return m
+
+    def validate(self) -> None:
+        """Check the invariants; raises :class:`ManifestError` with the file name and the first problem found."""
+        p, d = self.path, self.data
+        if not isinstance(d, dict):
+            raise ManifestError(f"{p}: the manifest must be a JSON object")
+        for key in ("version", "seed", "names", "pool", "val", "rounds"):
+            if key not in d:
+                raise ManifestError(f"{p}: missing key {key!r}")
+        if d["version"] != VERSION:
+            raise ManifestError(f"{p}: manifest version {d['version']!r}, this labkit reads version {VERSION}")
+        pool, val = d["pool"], d["val"]
+        if not pool:
+            raise ManifestError(f"{p}: 'pool' is empty")
+        pset = set(pool)
+        if len(pset) != len(pool):
+            raise ManifestError(f"{p}: 'pool' lists an image more than once")
+        if pset & set(val):
+            raise ManifestError(f"{p}: {sorted(pset & set(val))[0]} is in both 'pool' and 'val'")
+        if not d["rounds"]:
+            raise ManifestError(f"{p}: 'rounds' is empty (round 0 holds the initial labelled set)")
+        prev: set[str] = set()
+        for i, r in enumerate(d["rounds"]):
+            where = f"{p}: round {i}"
+            if r.get("round") != i:
+                raise ManifestError(f"{where}: its 'round' field says {r.get('round')!r}")
+            lab, unl = r.get("labelled"), r.get("unlabelled")
+            if not isinstance(lab, list) or not isinstance(unl, list):
+                raise ManifestError(f"{where}: 'labelled' and 'unlabelled' must be lists")
+            ls, us = set(lab), set(unl)
+            if len(ls) != len(lab) or len(us) != len(unl):
+                raise ManifestError(f"{where}: an image is listed twice")
+            if ls & us:
+                raise ManifestError(f"{where}: {sorted(ls & us)[0]} is both labelled and unlabelled")
+            if ls | us != pset:
+                extra = sorted((ls | us) - pset)
+                gone = sorted(pset - (ls | us))
+                what = f"{extra[0]} is not in 'pool'" if extra else f"{gone[0]} of 'pool' is in neither list"
+                raise ManifestError(f"{where}: labelled + unlabelled must be exactly the pool; {what}")
+            if not prev <= ls:
+                raise ManifestError(f"{where}: {sorted(prev - ls)[0]} was labelled in round {i - 1} "
+                                    "and is unlabelled again (labels are never taken back)")
+            if i > 0:
+                sel = d["rounds"][i - 1].get("selected")
+                if sel is None or set(sel) != ls - prev:
+                    raise ManifestError(f"{where}: the images added since round {i - 1} do not match "
+                                        f"round {i - 1}'s 'selected' list")
+            if i < len(d["rounds"]) - 1 and r.get("selected") is None:
+                raise ManifestError(f"{where}: a later round exists but this round has no 'selected' list")
+            prev = ls
+
+    # -- accessors --------------------------------------------------------------------------------
+    @property
+    def rounds(self) -> list[dict]:
+        return self.data["rounds"]
+
+    @property
+    def current(self) -> dict:
+        """The last round (the one being worked on)."""
+        return self.data["rounds"][-1]
+
+    @property
+    def pool(self) -> list[str]:
+        return self.data["pool"]
+
+    @property
+    def val(self) -> list[str]:
+        return self.data["val"]
+
+    @property
+    def names(self) -> list[str]:
+        return self.data["names"]
+
+    @property
+    def seed(self) -> int:
+        return self.data["seed"]
+
+    @property
+    def labelled(self) -> list[str]:
+        return self.current["labelled"]
+
+    @property
+    def unlabelled(self) -> list[str]:
+        return self.current["unlabelled"]
+
+    # -- changes (each one saved atomically) ---------------------------------------------------------
+    def save(self) -> Path:
+        """Write the manifest atomically (tmp file + ``os.replace``)."""
+        return atomic_write_text(self.path, json.dumps(self.data, indent=1))
+
+    def _append_round(self, labelled: Sequence[str]) -> None:
+        lab = set(labelled)
+        self.data["rounds"].append({
+            "round": len(self.data["rounds"]),
+            "labelled": [p for p in self.pool if p in lab],
+            "unlabelled": [p for p in self.pool if p not in lab],
+            "n_boxes": count_boxes(labelled),
+            "metrics": None, "weights": None, "selected": None, "scores": None,
+        })
+
+    def set_metrics(self, metrics: dict, weights: str | None = None) -> None:
+        """Record the current round's validation metrics (and the trained weights' path); saves."""
+        self.current["metrics"] = {k: float(v) for k, v in metrics.items()}
+        self.current["weights"] = None if weights is None else str(weights)
+        self.save()
+
+    def add_round(self, selected: Sequence[str], scores: dict | None = None) -> dict:
+        """Label ``selected`` (unlabelled images of the current round): record them and open the next round; saves."""
+        sel = list(selected)
+        unl = set(self.unlabelled)
+        bad = [s for s in sel if s not in unl]
+        if bad:
+            raise ManifestError(f"{self.path}: cannot label {bad[0]}: it is not unlabelled in round "
+                                f"{self.current['round']}")
+        if len(set(sel)) != len(sel):
+            raise ManifestError(f"{self.path}: the selection lists an image twice")
+        if not sel:
+            raise ManifestError(f"{self.path}: empty selection")
+        self.current["selected"] = sel
+        self.current["scores"] = None if scores is None else {k: float(v) for k, v in scores.items()}
+        self._append_round(self.labelled + sel)
+        self.save()
+        return self.current
+
+    def dataset_yaml(self, folder: str | os.PathLike) -> Path:
+        """Write the current round's ``train.txt``/``val.txt``/``data.yaml`` into ``folder``; returns data.yaml."""
+        return write_dataset_yaml(folder, self.labelled, self.val, self.names)
+
+    def table(self) -> list[dict]:
+        """One row per round: round, labelled images, labelled boxes, mAP50, mAP50-95 (None until trained)."""
+        rows = []
+        for r in self.rounds:
+            m = r.get("metrics") or {}
+            rows.append({"round": r["round"], "images": len(r["labelled"]), "boxes": r["n_boxes"],
+                         "map50": m.get("map50"), "map50_95": m.get("map50_95")})
+        return rows

@@ -1,0 +1,146 @@
+"""Scoring a pool in batches: the full per-box class vectors that NMS keeps, and image embeddings.
+
+The source called ``model.predict(source=one_image)`` for every unlabelled image and read
+``results[0].boxes.conf``. Two problems: one predict call per image pays Ultralytics' per-call set-up
+(source loading, pre/post-processing, ``Results`` objects) every time; and ``Results.boxes`` keeps only
+the **max** class score of each box — the other class sigmoids, which are what class uncertainty is about,
+are gone.
+
+:func:`predict_pool` runs the network itself on batches of letterboxed images, applies Ultralytics' own
+``non_max_suppression(..., return_idxs=True)`` to learn which raw predictions survived, and returns, for
+each kept box, its whole vector of class sigmoids. A forward pre-hook on the Detect head pools the three
+feature maps it receives (P3, P4, P5) into one embedding per image, from the same forward pass.
+"""
+from __future__ import annotations
+
+import copy
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .strategies import Predictions
+
+__all__ = ["predict_pool", "load_batch", "subset_indices", "per_image_predict_scores"]
+
+
+def subset_indices(n: int, subset: int | float | None, seed: int = 0) -> np.ndarray:
+    """Indices of a random subset of ``n`` items (sorted): ``subset`` is a count, a fraction (0, 1], or None (all)."""
+    if subset is None:
+        return np.arange(n)
+    m = int(round(subset * n)) if isinstance(subset, float) and subset <= 1 else int(subset)
+    m = max(1, min(n, m))
+    return np.sort(np.random.default_rng([int(seed), 7]).choice(n, size=m, replace=False))
+
+
+def _load(path: str, imgsz: int) -> np.ndarray:
+    import cv2
+    from ultralytics.data.augment import LetterBox
+
+    im = cv2.imread(str(path))
+    if im is None:
+        raise FileNotFoundError(f"cannot read image {path}")
+    im = LetterBox((imgsz, imgsz), auto=False, stride=32)(image=im)
+    return np.ascontiguousarray(im[..., ::-1].transpose(2, 0, 1))  # BGR HWC -> RGB CHW
+
+
+def load_batch(paths: Sequence[str], imgsz: int, pool: ThreadPoolExecutor | None = None):
+    """Read and letterbox ``paths`` to ``imgsz`` x ``imgsz``; returns a float tensor (B, 3, imgsz, imgsz) in [0, 1]."""
+    import torch
+
+    ims = list(pool.map(lambda p: _load(p, imgsz), paths)) if pool else [_load(p, imgsz) for p in paths]
+    return torch.from_numpy(np.stack(ims)).float().div_(255.0)
+
+
+def _network(model):
+    """The torch DetectionModel inside an Ultralytics ``YOLO`` (or the module itself), fused, in eval mode, on a copy."""
+    net = getattr(model, "model", model)
+    if isinstance(net, (str, os.PathLike)):
+        from ultralytics import YOLO
+
+        net = YOLO(str(net)).model
+    net = copy.deepcopy(net).float().eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    if hasattr(net, "fuse"):
+        try:
+            net = net.fuse(verbose=False)
+        except TypeError:
+            net = net.fuse()
+    return net
+
+
+def predict_pool(model, paths: Sequence[str | os.PathLike], imgsz: int = 128, batch: int = 32,
+                 conf: float = 0.01, iou: float = 0.7, max_det: int = 100, device: str = "cpu",
+                 embed: bool = True, progress: bool = True, workers: int = 2, desc: str = "scoring pool"
+                 ) -> Predictions:
+    """Run ``model`` over ``paths`` in batches; returns :class:`~labkit.active.strategies.Predictions`.
+
+    Args:
+        model: an Ultralytics ``YOLO``, its ``DetectionModel``, or a weights path.
+        paths: images to score (use :func:`subset_indices` to score a random subset, as the source did).
+        imgsz: square input size (letterbox, like ``predict`` with ``rect=False``).
+        batch: images per forward pass.
+        conf, iou, max_det: NMS settings. A low ``conf`` keeps the uncertain boxes uncertainty sampling is about.
+        device: torch device string.
+        embed: also return pooled Detect-input features (P3, P4, P5 global-average-pooled, concatenated).
+        progress: show a ``tqdm`` progress bar.
+        workers: threads that read and letterbox the next images.
+    """
+    import torch
+    from tqdm.auto import tqdm
+    from ultralytics.utils.nms import non_max_suppression
+
+    paths = [str(p) for p in paths]
+    net = _network(model).to(device)
+    head = net.model[-1]
+    nc = int(getattr(head, "nc", 0))
+    feats: list = []
+    hook = None
+    if embed:
+        def grab(module, args):
+            xs = args[0]
+            feats.append(torch.cat([x.float().mean(dim=(2, 3)) for x in xs], dim=1).cpu())
+        hook = head.register_forward_pre_hook(grab)
+    boxes, probs = [], []
+    ex = ThreadPoolExecutor(max(1, workers)) if workers else None
+    try:
+        bar = tqdm(total=len(paths), desc=desc, disable=not progress, unit="img")
+        batches = [paths[i:i + batch] for i in range(0, len(paths), batch)]
+        nxt = ex.submit(load_batch, batches[0], imgsz, None) if (ex and batches) else None
+        for bi, chunk in enumerate(batches):
+            x = nxt.result() if nxt else load_batch(chunk, imgsz)
+            if ex and bi + 1 < len(batches):  # read the next batch while this one runs
+                nxt = ex.submit(load_batch, batches[bi + 1], imgsz, None)
+            with torch.inference_mode():
+                out = net(x.to(device))
+                y = out[0] if isinstance(out, (list, tuple)) else out
+                kept, idx = non_max_suppression(y, conf_thres=conf, iou_thres=iou, max_det=max_det, nc=nc,
+                                                return_idxs=True)
+                for b in range(len(chunk)):
+                    ii = idx[b].long().view(-1)
+                    boxes.append(kept[b][:, :4].cpu().numpy().astype(np.float64))
+                    probs.append(y[b, 4:4 + nc][:, ii].T.cpu().numpy().astype(np.float64))
+            bar.update(len(chunk))
+        bar.close()
+    finally:
+        if hook is not None:
+            hook.remove()
+        if ex:
+            ex.shutdown(wait=True)
+    emb = torch.cat(feats).numpy().astype(np.float64) if embed and feats else None
+    return Predictions(paths, boxes, probs, emb)
+
+
+def per_image_predict_scores(model, paths: Sequence[str | os.PathLike], imgsz: int = 128, conf: float = 0.01,
+                             device: str = "cpu") -> np.ndarray:
+    """The source's loop, for comparison: one ``model.predict`` call per image, score ``1 - max(conf)``
+    (1 when nothing is detected). Slow, and it only sees each box's top class score."""
+    out = []
+    for p in paths:
+        r = model.predict(source=str(p), imgsz=imgsz, conf=conf, device=device, verbose=False, save=False)
+        c = r[0].boxes.conf
+        out.append(1.0 - float(c.max()) if c.numel() > 0 else 1.0)
+    return np.asarray(out)
