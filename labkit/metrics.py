@@ -466,11 +466,12 @@ def _segments(cls_sorted, C):
 
 def _seg_cumsum(x, seg_id, starts):
     """Cumulative sums restarting at each class segment. x: (R, N) bool → int64."""
-    cs = np.cumsum(x, axis=1, dtype=np.int64)
+    cs = np.cumsum(x, axis=1, dtype=np.int32)
     if cs.shape[1] == 0:
         return cs
-    base = np.concatenate([np.zeros((cs.shape[0], 1), np.int64), cs], axis=1)[:, starts]  # (R, C)
-    return cs - base[:, seg_id]
+    base = np.concatenate([np.zeros((cs.shape[0], 1), np.int32), cs], axis=1)[:, starts]  # (R, C)
+    cs -= base[:, seg_id]
+    return cs
 
 
 def _coco_sample_precision(tp_cum, fp_cum, seg_id, starts, ends, npig):
@@ -503,7 +504,7 @@ def _coco_sample_precision(tp_cum, fp_cum, seg_id, starts, ends, npig):
     c = c.astype(np.int64)  # (C, 101)
     big = np.int64(N + 2)
     row = np.arange(Rr)[:, None]
-    key = (row * C + seg_id[None, :]) * big + tp_cum  # (R, N) nondecreasing in row-major order
+    key = (row * C + seg_id[None, :]) * big + tp_cum.astype(np.int64)  # (R, N) nondecreasing, row-major
     qk = ((row[:, :, None] * C + np.arange(C)[None, :, None]) * big + c[None, :, :])  # (R, C, 101)
     pos = np.searchsorted(key.ravel(), qk.ravel(), "left").reshape(Rr, C, -1)
     rowbase = (np.arange(Rr) * N)[:, None, None]
@@ -631,22 +632,29 @@ def _coco(data: _Data, want_curves: bool):
     precision = -np.ones((T, R, C, A, M))
     recall = -np.ones((T, C, A, M))
     curves = None
+    # Everything in accumulation order once; per (area, maxDets) keep only the detections that are not
+    # ignored in every lane of that area. Dropping them is exact: they change no TP/FP count, and the
+    # envelope sampled at the first detection reaching each recall never lands on them.
+    tp_acc, fp_acc, ig_acc = tp[:, acc], fp[:, acc], dt_ig[:, acc]
+    rank_acc, cls_acc = grp.rank[acc], data.d_cls[o[acc]]
     for mi, md in enumerate(MAX_DETS):
-        sel = acc[grp.rank[acc] < md]
-        cls_s = data.d_cls[o[sel]]
-        starts, ends = _segments(cls_s, C)
-        seg_id = np.repeat(np.arange(C), ends - starts)
+        in_m = rank_acc < md
         for a in range(A):
             rows = slice(a * T, (a + 1) * T)
-            tpc = _seg_cumsum(tp[rows][:, sel], seg_id, starts)
-            fpc = _seg_cumsum(fp[rows][:, sel], seg_id, starts)
+            cols = np.flatnonzero(in_m & ~ig_acc[rows].all(0))
+            cls_s = cls_acc[cols]
+            starts, ends = _segments(cls_s, C)
+            seg_id = np.repeat(np.arange(C), ends - starts)
+            tpc = _seg_cumsum(tp_acc[rows][:, cols], seg_id, starts)
+            fpc = _seg_cumsum(fp_acc[rows][:, cols], seg_id, starts)
             q, rc = _coco_sample_precision(tpc, fpc, seg_id, starts, ends, npig[a])
             valid = npig[a] > 0
             precision[:, :, valid, a, mi] = np.transpose(q, (0, 2, 1))[:, :, valid]
             recall[:, valid, a, mi] = rc[:, valid]
             if want_curves and a == 0 and md == MAX_DETS[-1]:
-                keep = ~(dt_ig[0][sel])
-                curves = _curves_from(tpc[0], fpc[0], keep, data.d_score[o[sel]], starts, ends, npig[0], data, "coco")
+                keep = ~ig_acc[0, cols]
+                curves = _curves_from(tpc[0], fpc[0], keep, data.d_score[o[acc[cols]]], starts, ends, npig[0], data,
+                                      "coco")
     stats = _coco_stats(precision, recall)
     ap = np.transpose(precision[:, :, :, 0, -1], (2, 0, 1))  # (C, T, R)
     ap = np.where((ap > -1).all(2), ap.mean(2), np.nan)  # (C, T)
@@ -861,7 +869,9 @@ def evaluate(gts, dets, convention: str = "coco", class_names=None, conf: float 
     Args:
         gts: one dict per image: ``{"boxes": (N, 4) xyxy pixels, "labels": (N,) int}``, optional
             ``"iscrowd"`` / ``"difficult"`` (N,) bool and ``"area"`` (N,) (COCO area ranges use it;
-            default box area). numpy arrays, lists or torch tensors.
+            default box area). numpy arrays, lists or torch tensors. ``iscrowd`` is used by "coco"
+            (ignored region), "voc07"/"voc" (treated as difficult) and dropped by "ultralytics";
+            ``difficult`` is used by the VOC conventions only (COCO and Ultralytics have no such flag).
         dets: one dict per image (same order): ``{"boxes": (M, 4) xyxy, "scores": (M,), "labels": (M,)}``.
         convention: ``"coco"`` (pycocotools), ``"voc07"`` (11-point), ``"voc"`` (all-point, VOC2010+)
             or ``"ultralytics"`` (YOLO val). See the module docstring for the exact rules.
