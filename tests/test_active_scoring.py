@@ -1,0 +1,116 @@
+"""Batched pool scoring against Ultralytics' own predict, and one tiny real loop end to end."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from labkit.active import pool as P
+from labkit.active.loop import LoopConfig, run_loop, train_full_pool
+from labkit.active.scoring import per_image_predict_scores, predict_pool, subset_indices
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    from labkit.data.synthetic import make_shapes
+
+    return make_shapes(root=tmp_path_factory.mktemp("al") / "shapes", n_train=14, n_val=4, imgsz=64, n_classes=3,
+                       seed=5)
+
+
+@pytest.fixture(scope="module")
+def model():
+    import labkit
+
+    labkit.env.configure_offline()
+    from ultralytics import YOLO
+
+    torch.manual_seed(0)
+    m = YOLO("yolov8n.yaml")
+    m.model.nc = 3
+    from ultralytics.nn.tasks import DetectionModel
+
+    m.model = DetectionModel("yolov8n.yaml", nc=3, verbose=False)
+    m.model.names = {0: "circle", 1: "square", 2: "triangle"}
+    head = m.model.model[-1]
+    with torch.no_grad():
+        # random init predicts ~nothing: spread the class logits so there are boxes to keep, and make every
+        # box 2 strides wide (DFL mass on bin 1) so boxes overlap little and NMS is not decided by rounding
+        for seq in head.cv3:
+            seq[-1].bias.normal_(0.0, 1.0)
+            seq[-1].weight.normal_(0.0, 0.05)  # scores vary by location
+        for seq in head.cv2:
+            seq[-1].weight.zero_()
+            seq[-1].bias.zero_()
+            seq[-1].bias[1::head.reg_max] = 20.0
+    return m
+
+
+def test_predict_pool_matches_ultralytics_predict(shapes, model):
+    paths = [str(p) for p in shapes.images("train")[:6]]
+    preds = predict_pool(model, paths, imgsz=64, batch=4, conf=0.25, iou=0.7, max_det=300, progress=False)
+    assert len(preds) == 6 and preds.embeddings.shape == (6, 64 + 128 + 256)
+    for i, p in enumerate(paths):
+        r = model.predict(p, imgsz=64, conf=0.25, iou=0.7, max_det=300, verbose=False, device="cpu")[0]
+        b = r.boxes
+        assert len(b) == len(preds.boxes[i]) > 0
+        # same kept boxes, and Results' conf/cls are the max / argmax of our full class vectors
+        ours = np.clip(preds.boxes[i], 0, 64)  # predict clips boxes to the image
+        theirs = b.xyxy.numpy()
+        # compare as sets (equal scores may come out in either order): sort by rounded coordinates
+        o = np.lexsort(np.round(ours, 2).T[::-1])
+        t = np.lexsort(np.round(theirs, 2).T[::-1])
+        np.testing.assert_allclose(ours[o], theirs[t], atol=1e-3)
+        # Results' conf/cls are the max / argmax of our full class vectors
+        np.testing.assert_allclose(preds.probs[i].max(1)[o], b.conf.numpy()[t], atol=1e-5)
+        np.testing.assert_array_equal(preds.probs[i].argmax(1)[o], b.cls.numpy().astype(int)[t])
+        assert preds.probs[i].shape[1] == 3  # the other two sigmoids, which Results drops
+
+
+def test_batching_does_not_change_scores_and_model_is_untouched(shapes, model):
+    paths = [str(p) for p in shapes.images("train")[:5]]
+    before = {k: v.clone() for k, v in model.model.state_dict().items()}
+    a = predict_pool(model, paths, imgsz=64, batch=5, conf=0.25, progress=False, workers=0)
+    b = predict_pool(model, paths, imgsz=64, batch=2, conf=0.25, progress=False, workers=2)
+    np.testing.assert_allclose(a.embeddings, b.embeddings, rtol=1e-4, atol=1e-5)
+    for x, y in zip(a.probs, b.probs):
+        np.testing.assert_allclose(x, y, atol=1e-5)
+    after = model.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # scored a fused copy, not the model
+    # the source's per-image loop sees only each image's max confidence
+    src = per_image_predict_scores(model, paths[:2], imgsz=64, conf=0.25)
+    np.testing.assert_allclose(src, [1 - p.max() if p.size else 1.0 for p in a.probs[:2]], atol=1e-5)
+
+
+def test_subset_indices():
+    assert subset_indices(10, None).tolist() == list(range(10))
+    s = subset_indices(100, 0.2, seed=3)
+    assert len(s) == 20 and len(set(s.tolist())) == 20 and (np.diff(s) > 0).all()
+    assert subset_indices(100, 0.2, seed=3).tolist() == s.tolist()
+    assert len(subset_indices(5, 50)) == 5
+
+
+def test_real_loop_end_to_end_on_a_tiny_pool(shapes, tmp_path):
+    """Ultralytics training on a 14-image pool: 2 rounds, the fixed val split, sources untouched."""
+    pool = [str(p) for p in shapes.images("train")]
+    val = [str(p) for p in shapes.images("val")]
+    labels = [str(P.label_path(p)) for p in pool + val]
+    before = P.checksums(pool + val + labels)
+    cfg = LoopConfig(strategy="least_confidence", rounds=1, budget=3, initial=4, epochs=1, imgsz=64, batch=8,
+                     model="yolov8n.yaml", train_kwargs={"mosaic": 0.0, "warmup_epochs": 0})
+    m = run_loop(tmp_path / "loop", pool, val, list(shapes.classes), cfg, progress=False, log=None)
+    assert [len(r["labelled"]) for r in m.rounds] == [4, 7]
+    assert all(r["metrics"] is not None and 0 <= r["metrics"]["map50"] <= 1 for r in m.rounds)
+    assert m.rounds[1]["n_boxes"] == P.count_boxes(m.rounds[1]["labelled"])
+    sel = m.rounds[0]["selected"]
+    scores = m.rounds[0]["scores"]
+    assert len(scores) == 10 and min(scores[s] for s in sel) >= max(v for k, v in scores.items() if k not in sel)
+    # training used exactly the labelled list and validated on the fixed val list
+    assert sorted((tmp_path / "loop" / "round01" / "data" / "train.txt").read_text().split()) == \
+        sorted(m.rounds[1]["labelled"])
+    assert (tmp_path / "loop" / "round01" / "data" / "val.txt").read_text().split() == m.val
+    assert P.checksums(pool + val + labels) == before
+    full = train_full_pool(tmp_path / "full", pool, val, list(shapes.classes),
+                           LoopConfig(**{**cfg.__dict__, "warm_start": False}))
+    assert full["images"] == 14 and 0 <= full["map50"] <= 1
+    assert train_full_pool(tmp_path / "full", pool, val, list(shapes.classes), cfg) == full  # cached

@@ -1,0 +1,179 @@
+"""Strategies on crafted inputs where the right pick is known."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.stats import entropy as scipy_entropy
+
+from labkit.active import strategies as S
+from labkit.active.strategies import Predictions
+
+
+def _preds(probs, boxes=None, emb=None):
+    probs = [np.asarray(p, dtype=float).reshape(-1, len(p[0]) if len(p) else 1) for p in probs]
+    if boxes is None:
+        boxes = [np.tile([0, 0, 10, 10.0], (len(p), 1)) for p in probs]
+    return Predictions([f"im{i}.jpg" for i in range(len(probs))], boxes, probs, emb)
+
+
+def test_binary_entropy_peaks_at_half_and_matches_scipy():
+    p = np.linspace(0, 1, 101)
+    h = S.binary_entropy(p)
+    assert np.argmax(h) == 50 and h[50] == pytest.approx(1.0)
+    assert h[0] == pytest.approx(0, abs=1e-9) and h[-1] == pytest.approx(0, abs=1e-9)
+    ref = np.array([scipy_entropy([q, 1 - q], base=2) for q in p[1:-1]])
+    np.testing.assert_allclose(h[1:-1], ref, rtol=1e-9)
+    np.testing.assert_allclose(h, h[::-1], atol=1e-12)  # symmetric
+
+
+def test_gaussian_is_a_proxy_ranking_like_binary_entropy():
+    rng = np.random.default_rng(0)
+    p = rng.random(200)
+    g, h = S.gaussian_score(p), S.binary_entropy(p)
+    assert S.gaussian_score(0.5) == pytest.approx(1.0)
+    np.testing.assert_array_equal(np.argsort(-g, kind="stable"), np.argsort(-h, kind="stable"))
+    # ... but not the same numbers: the spread differs, which matters for sum/mean aggregation
+    assert not np.allclose(g, h, atol=0.05)
+
+
+def test_class_entropy_and_margin_on_full_class_vectors():
+    probs = np.array([[0.9, 0.05, 0.05],   # sure
+                      [0.45, 0.45, 0.01],  # two classes tie
+                      [0.3, 0.3, 0.3]])    # uniform
+    e = S.class_entropy(probs)
+    q = probs / probs.sum(1, keepdims=True)
+    np.testing.assert_allclose(e, [scipy_entropy(r) / math.log(3) for r in q], rtol=1e-9)
+    assert np.argmax(e) == 2 and e[2] == pytest.approx(1.0)
+    m = S.class_margin(probs)
+    np.testing.assert_allclose(m, [1 - 0.85, 1.0, 1.0])
+    # sigmoids are independent: a box may be unsure whether it is an object at all, yet sure of its class
+    weak = np.array([[0.1, 0.001, 0.001]])
+    assert S.least_confidence(weak)[0] == pytest.approx(0.9)
+    assert S.class_entropy(weak)[0] < 0.2
+
+
+def test_least_confidence_picks_the_least_confident_image():
+    preds = _preds([[[0.9, 0.1]], [[0.3, 0.2]], [[0.8, 0.1], [0.95, 0.0]]])
+    idx, s = S.make_strategy("least_confidence").select(preds, 1)
+    assert idx.tolist() == [1]
+    np.testing.assert_allclose(s, [0.1, 0.7, 0.2])
+
+
+def test_aggregations_and_sum_bias_toward_crowded_images():
+    calm = [0.6]                  # one fairly uncertain box
+    crowd = [0.2] * 6             # many confident-ish boxes
+    assert S.aggregate(calm, "max") > S.aggregate(crowd, "max")
+    assert S.aggregate(calm, "mean") > S.aggregate(crowd, "mean")
+    assert S.aggregate(crowd, "sum") > S.aggregate(calm, "sum")  # sum prefers the crowded image
+    assert S.aggregate([0.1, 0.9, 0.5, 0.7], "topk", topk=2) == pytest.approx(0.8)
+    assert S.aggregate([], "max", empty=0.25) == 0.25
+    with pytest.raises(ValueError, match="unknown aggregation"):
+        S.aggregate([1], "median")
+
+
+def test_binary_entropy_strategy_prefers_boxes_near_half():
+    preds = _preds([[[0.99, 0.0]], [[0.52, 0.1]], [[0.05, 0.01]]])
+    idx, _ = S.make_strategy("binary_entropy").select(preds, 1)
+    assert idx.tolist() == [1]
+    idx, _ = S.make_strategy("gaussian").select(preds, 1)
+    assert idx.tolist() == [1]
+
+
+def test_entropy_and_margin_strategies_pick_the_confused_class_vector():
+    preds = _preds([[[0.9, 0.02, 0.01]], [[0.6, 0.58, 0.01]], [[0.7, 0.1, 0.05]]])
+    assert S.make_strategy("margin").select(preds, 1)[0].tolist() == [1]
+    assert S.make_strategy("entropy").select(preds, 1)[0].tolist() == [1]
+
+
+def test_k_center_greedy_picks_the_farthest_point():
+    x = np.array([[0, 0], [1, 0], [0, 1], [10, 10], [5, 5.0]])
+    # from the labelled centre at the origin: farthest is (10,10); then (5,5) is 5*sqrt2 ~ 7.07 from both
+    idx = S.k_center_greedy(x, 2, centres=np.array([[0, 0.0]]))
+    assert idx.tolist() == [3, 4]
+    # brute-force check of the greedy rule at every step on random data
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(40, 5))
+    c = rng.normal(size=(3, 5))
+    idx = S.k_center_greedy(x, 6, centres=c)
+    chosen = list(c)
+    for i in idx:
+        d = np.array([min(np.linalg.norm(p - q) for q in chosen) for p in x])
+        assert d[i] == pytest.approx(d.max())
+        chosen.append(x[i])
+    assert len(set(idx.tolist())) == 6
+    with pytest.raises(ValueError):
+        S.k_center_greedy(x, 41)
+
+
+def test_coreset_strategy_uses_labelled_embeddings():
+    emb = np.array([[0, 0], [0.1, 0], [9, 9], [0, 0.2]])
+    preds = _preds([[[0.5, 0.5]]] * 4, emb=emb)
+    idx, s = S.make_strategy("coreset").select(preds, 1, labelled_embeddings=np.array([[0, 0.0]]))
+    assert idx.tolist() == [2]
+    assert np.argmax(s) == 2
+    # with the labelled centre at (9, 9), the far point is no longer interesting
+    idx, _ = S.make_strategy("coreset").select(preds, 1, labelled_embeddings=np.array([[9, 9.0]]))
+    assert idx.tolist() != [2]
+    with pytest.raises(ValueError, match="needs image embeddings"):
+        S.make_strategy("coreset").select(_preds([[[0.5, 0.5]]]), 1)
+
+
+def test_committee_matching_by_iou():
+    a = np.array([[0, 0, 10, 10], [50, 50, 60, 60.0]])
+    b = np.array([[51, 51, 61, 61], [1, 0, 11, 10.0]])  # same two objects, other order
+    c = np.array([[100, 100, 110, 110.0]])              # a third object only member 2 sees
+    cl = S.match_committee([a, b, c], 0.5)
+    as_sets = sorted(sorted(x) for x in cl)
+    assert as_sets == [[(0, 0), (1, 1)], [(0, 1), (1, 0)], [(2, 0)]]
+
+
+def test_qbc_measures_disagreement_on_matched_boxes():
+    box = np.array([[0, 0, 10, 10.0]])
+    shifted = np.array([[1, 0, 11, 10.0]])
+    # image 0: both members find the object, same class vector -> no disagreement (boxes listed in other order
+    #   would fool an unmatched comparison; here member 1 has an extra far box in front)
+    m0 = _preds([[[0.9, 0.1]], [[0.9, 0.1]], [[0.9, 0.1]]], boxes=[box, box, box])
+    m1 = _preds([[[0.2, 0.2], [0.9, 0.1]], [[0.1, 0.9]], []],
+                boxes=[np.array([[80, 80, 90, 90], [1, 0, 11, 10.0]]), shifted, np.zeros((0, 4))])
+    m0.committee = [m1]
+    s = S.QueryByCommittee().score(m0)
+    # image 0: matched object agrees (0) but member 1 has an extra object (vote 1/2 -> entropy 1)
+    assert s[0] == pytest.approx(1.0)
+    # image 1: same object, classes swapped: class disagreement 4 * var([.9,.1]) = 4*0.16 = 0.64
+    assert s[1] == pytest.approx(0.64)
+    # image 2: only member 0 finds it: vote entropy 1
+    assert s[2] == pytest.approx(1.0)
+    # without matching, comparing the k-th box of each member would call image 0 a class disagreement too;
+    # a committee that agrees everywhere scores 0
+    m0b = _preds([[[0.9, 0.1]]], boxes=[box])
+    m0b.committee = [_preds([[[0.9, 0.1]]], boxes=[shifted])]
+    assert S.QueryByCommittee().score(m0b)[0] == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(ValueError, match="at least two members"):
+        S.QueryByCommittee().score(_preds([[[0.5, 0.5]]]))
+
+
+def test_hybrid_takes_uncertain_candidates_then_diversity():
+    # images 0,1,2 are very uncertain but 0 and 1 are near-duplicates; 3 is certain but far away
+    probs = [[[0.5, 0.0]], [[0.51, 0.0]], [[0.45, 0.0]], [[0.99, 0.0]]]
+    emb = np.array([[0, 0], [0.01, 0], [5, 5], [50, 50.0]])
+    preds = _preds(probs, emb=emb)
+    h = S.Hybrid(S.Uncertainty("binary_entropy"), factor=1.5)  # 3 candidates for k = 2
+    idx, _ = h.select(preds, 2, labelled_embeddings=np.array([[0.0, 0.1]]))
+    assert sorted(idx.tolist()) in ([0, 2], [1, 2])  # one of the duplicates, plus the distinct one; never 3
+    # pure uncertainty would take both duplicates
+    assert sorted(S.make_strategy("binary_entropy").select(preds, 2)[0].tolist()) == [0, 1]
+
+
+def test_random_is_seeded_and_select_checks_k():
+    preds = _preds([[[0.5, 0.5]]] * 10)
+    a = S.Random().select(preds, 3, rng=np.random.default_rng([1, 2]))[0]
+    b = S.Random().select(preds, 3, rng=np.random.default_rng([1, 2]))[0]
+    assert a.tolist() == b.tolist() and len(set(a.tolist())) == 3
+    with pytest.raises(ValueError, match="cannot select 11 images from an unlabelled pool of 10"):
+        S.Random().select(preds, 11)
+    with pytest.raises(ValueError, match="unlabelled pool is empty"):
+        S.Random().select(_preds([]), 1)
+    with pytest.raises(ValueError, match="unknown strategy"):
+        S.make_strategy("bald")
