@@ -95,6 +95,9 @@ def predict_pool(model, paths: Sequence[str | os.PathLike], imgsz: int = 128, ba
 
     paths = [str(p) for p in paths]
     net = _network(model).to(device)
+    cl = str(device).startswith("cpu")  # channels-last convolutions are markedly faster on CPU (oneDNN)
+    if cl:
+        net = net.to(memory_format=torch.channels_last)
     head = net.model[-1]
     nc = int(getattr(head, "nc", 0))
     feats: list = []
@@ -115,7 +118,8 @@ def predict_pool(model, paths: Sequence[str | os.PathLike], imgsz: int = 128, ba
             if ex and bi + 1 < len(batches):  # read the next batch while this one runs
                 nxt = ex.submit(load_batch, batches[bi + 1], imgsz, None)
             with torch.inference_mode():
-                out = net(x.to(device))
+                x = x.to(device)
+                out = net(x.contiguous(memory_format=torch.channels_last) if cl else x)
                 y = out[0] if isinstance(out, (list, tuple)) else out
                 kept, idx = non_max_suppression(y, conf_thres=conf, iou_thres=iou, max_det=max_det, nc=nc,
                                                 return_idxs=True)
