@@ -1,0 +1,148 @@
+"""labkit.finetune: devices, results.csv parsing, comparisons, BKAI submission export, and a tiny two-stage run."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from labkit import finetune
+
+CSV = """                  epoch,         train/box_loss,  metrics/mAP50(B),  metrics/mAP50-95(B),  metrics/precision(B),  metrics/recall(B),  val/box_loss,  lr/pg0,  time
+                      1,                    3.5,              0.10,                 0.05,                   0.3,                0.2,           3.9,    0.01,   5.0
+                      2,                    3.0,              0.30,                 0.12,                   0.5,                0.4,           3.1,    0.01,   9.5
+                      3,                    2.8,              0.25,                 0.15,                   0.6,                0.5,           3.0,   0.005,  14.0
+"""
+
+
+def test_read_results_tidy(tmp_path):
+    d = tmp_path / "run"
+    d.mkdir()
+    (d / "results.csv").write_text(CSV)
+    df = finetune.read_results(d, run="a")
+    assert list(df.columns) == ["run", "epoch", "metric", "value"] and len(df) == 3 * 8
+    wide = df.pivot_table(index="epoch", columns="metric", values="value")
+    assert wide["mAP50"].tolist() == [0.10, 0.30, 0.25] and wide["train_box_loss"].tolist() == [3.5, 3.0, 2.8]
+    assert set(wide.columns) >= {"mAP50", "mAP50-95", "precision", "recall", "val_box_loss", "lr_pg0", "time"}
+    with pytest.raises(FileNotFoundError, match="results.csv"):
+        finetune.read_results(tmp_path / "nowhere")
+
+
+def test_summary_uses_ultralytics_fitness_and_compare(tmp_path):
+    d = tmp_path / "r1"
+    d.mkdir()
+    (d / "results.csv").write_text(CSV)
+    run = finetune.Run(name="A", dir=d, params={"optimizer": "AdamW", "lr0": 5e-4})
+    s = run.summary()
+    # fitness 0.1*mAP50 + 0.9*mAP50-95: epoch 2 → 0.138, epoch 3 → 0.16 (epoch 3 wins despite a lower mAP50)
+    assert s["best_epoch"] == 3 and s["best_mAP50"] == 0.25 and s["epochs"] == 3 and s["time_s"] == 14.0
+    d2 = tmp_path / "r2"
+    d2.mkdir()
+    (d2 / "results.csv").write_text(CSV.replace("0.15,", "0.11,"))
+    table = finetune.compare([run, finetune.Run(name="B", dir=d2, params={"optimizer": "SGD"})])
+    assert list(table.index) == ["A", "B"] and table.loc["B", "best_epoch"] == 2
+    import matplotlib
+    matplotlib.use("Agg")
+    fig = finetune.plot_curves([run, finetune.Run(name="B", dir=d2)], offsets={"B": 3})
+    ax = fig.axes[0]
+    assert [line.get_label() for line in ax.lines] == ["A", "B"] and list(ax.lines[1].get_xdata()) == [4, 5, 6]
+
+
+def test_parse_device_multi_gpu_falls_back(capsys):
+    import torch
+
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    got = finetune.parse_device("0,1")
+    if n >= 2:
+        assert got == "0,1"
+    else:
+        assert got == ("0" if n == 1 else "cpu")
+        assert "asked for GPUs [0, 1]" in capsys.readouterr().out
+    assert finetune.parse_device([0, 1], verbose=False) == got
+    assert finetune.parse_device("cpu") == "cpu"
+    assert finetune.parse_device("auto") == ("0" if n else finetune.parse_device("cpu"))
+
+
+def test_export_bkai_round_trip(tmp_path):
+    preds = {"/x/im1501.jpg": {"quads": np.array([[[1, 2], [30, 2], [30, 12], [1, 12]]]), "scores": np.array([0.9])},
+             "/x/im1502.jpg": {"quads": np.zeros((0, 4, 2), int), "scores": np.zeros(0)}}
+    files = finetune.export_bkai(preds, tmp_path / "sub")
+    assert [f.name for f in files] == ["im1501.txt", "im1502.txt"]
+    assert files[0].read_text() == "1,2,30,2,30,12,1,12\n" and files[1].read_text() == ""
+    assert finetune.read_bkai_submission(files[0]).tolist() == [[[1, 2], [30, 2], [30, 12], [1, 12]]]
+    (tmp_path / "bad.txt").write_text("1,2,3,4,5,6,7,8.5\n")
+    with pytest.raises(ValueError, match=r"bad\.txt:1: expected 8 integer"):
+        finetune.read_bkai_submission(tmp_path / "bad.txt")
+
+
+def test_enable_tensorboard_reflects_package():
+    import importlib.util
+
+    from ultralytics.utils import SETTINGS
+
+    before = SETTINGS.get("tensorboard")
+    try:
+        assert finetune.enable_tensorboard(True) == (importlib.util.find_spec("tensorboard") is not None)
+        assert SETTINGS["tensorboard"] is finetune.enable_tensorboard(True)
+        assert finetune.enable_tensorboard(False) is False and SETTINGS["tensorboard"] is False
+    finally:
+        SETTINGS.update({"tensorboard": before})
+
+
+def test_two_stage_training_unique_dirs_and_predictions(labkit_home, tmp_path):
+    """Stage 1 from yaml, stage 2 from stage 1's best.pt; runs get their own folders; predictions export."""
+    from labkit.data.bkai import convert_vintext, make_vintext
+
+    ds = make_vintext(n_train=4, n_val=2, n_test=2, size=(64, 48), font_px=(10, 14), max_words=2, seed=1)
+    rep = convert_vintext(ds.root, tmp_path / "yolo")
+    data = tmp_path / "yolo" / "data.yaml"
+    kw = dict(epochs=1, imgsz=64, batch=2, device="cpu", workers=0, mosaic=0.0, tensorboard=False)
+    r1 = finetune.train(data, model="yolov8n.yaml", name="stage1", optimizer="SGD", lr0=0.01, **kw)
+    r2 = finetune.train(data, model=r1.best, name="stage2", optimizer="AdamW", lr0=5e-4, **kw)
+    assert r1.dir != r2.dir and r1.dir.parent == r2.dir.parent == labkit_home / "runs" / "06_bkai"
+    assert r1.best.is_file() and r2.best.is_file() and r2.params["model"] == str(r1.best)
+    # stage 2 really starts from stage 1: its checkpoint records the same architecture, and training args differ
+    import torch
+    ck1 = torch.load(r1.best, map_location="cpu", weights_only=False)
+    ck2 = torch.load(r2.best, map_location="cpu", weights_only=False)
+    assert ck1["train_args"]["optimizer"] == "SGD" and ck2["train_args"]["optimizer"] == "AdamW"
+    assert ck2["train_args"]["model"] == str(r1.best)
+    curves = r2.curves()
+    assert set(curves.metric) >= {"mAP50", "mAP50-95", "train_box_loss"} and curves.epoch.max() == 1
+    assert list(finetune.compare([r1, r2]).index) == ["stage1", "stage2"]
+    preds = finetune.predict_quads(r2.best, sorted(ds.images_dir("test").glob("*.jpg")), conf=0.0, imgsz=64, device="cpu")
+    assert len(preds) == 2
+    for p in preds.values():
+        q = p["quads"]
+        assert q.dtype.kind == "i" and q.shape[1:] == (4, 2) and len(q) == len(p["scores"])
+        assert (q[..., 0] >= 0).all() and (q[..., 0] <= 63).all() and (q[..., 1] <= 47).all()
+    files = finetune.export_bkai(preds, tmp_path / "sub")
+    assert all(finetune.read_bkai_submission(f).shape == (len(preds[str(k)]["quads"]), 4, 2)
+               for f, k in zip(files, preds))
+
+
+def test_kaggle_bundle_with_gpu_profile(tmp_path, monkeypatch):
+    """`labkit bundle kaggle 06_bkai_finetuning --profile gpu_06 --dataset OWNER/SLUG` injects the seed's settings."""
+    import json
+    from pathlib import Path
+
+    import nbformat
+    import yaml
+
+    from labkit import runner
+
+    nbdir = Path(__file__).resolve().parents[1] / "notebooks"
+    monkeypatch.setenv("LABKIT_NOTEBOOKS", str(nbdir))
+    out = runner.bundle_kaggle("06_bkai_finetuning", profile="gpu_06", datasets=["someone/vintext"], out=tmp_path / "b")
+    meta = json.loads((out / "kernel-metadata.json").read_text())
+    assert meta["dataset_sources"] == ["someone/vintext"] and meta["enable_gpu"] is True
+    nb = nbformat.read(str(out / "06_bkai_finetuning.ipynb"), as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1
+    ns: dict = {}
+    exec(injected[0].source, ns)
+    profile = yaml.safe_load((nbdir / "profiles" / "gpu_06.yaml").read_text())["06_bkai_finetuning"]
+    assert {k: ns[k] for k in profile} == profile
+    assert (ns["MODEL"], ns["EPOCHS"], ns["IMGSZ"], ns["BATCH"], ns["OPTIMIZER"], ns["LR0"], ns["DEVICE"]) == \
+        ("yolov8x.pt", 150, 640, 32, "AdamW", 0.0005, "0,1")
+    # every profile key is a real notebook parameter (a typo would be rejected)
+    assert set(profile) <= set(runner.notebook_parameters(nbdir / "06_bkai_finetuning.ipynb"))
