@@ -177,3 +177,13 @@ def test_random_is_seeded_and_select_checks_k():
         S.Random().select(_preds([]), 1)
     with pytest.raises(ValueError, match="unknown strategy"):
         S.make_strategy("bald")
+
+
+def test_ties_are_broken_at_random_not_by_file_order():
+    preds = _preds([[]] * 20)  # an untrained model: no boxes anywhere, every image scores `empty`
+    picks = {tuple(S.make_strategy("least_confidence").select(preds, 4, rng=np.random.default_rng(s))[0].tolist())
+             for s in range(5)}
+    assert len(picks) > 1  # not always the first four files
+    a = S.make_strategy("least_confidence").select(preds, 4, rng=np.random.default_rng(9))[0]
+    b = S.make_strategy("least_confidence").select(preds, 4, rng=np.random.default_rng(9))[0]
+    assert a.tolist() == b.tolist()

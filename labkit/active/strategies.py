@@ -258,7 +258,8 @@ def committee_disagreement(boxes: Sequence[np.ndarray], probs: Sequence[np.ndarr
 class Strategy:
     """Base class: ``score(preds, rng) -> (N,)`` (higher = more worth labelling), ``select(preds, k, ...)``.
 
-    The default :meth:`select` takes the ``k`` highest scores (ties: lower index first).
+    The default :meth:`select` takes the ``k`` highest scores. Ties are broken at random (with ``rng``), not by
+    file order: an untrained model gives every image the same score, and "the first k files" is not a strategy.
     """
 
     name = "strategy"
@@ -273,11 +274,16 @@ class Strategy:
         """Pick ``k`` images; returns ``(indices into preds, scores of all images)``."""
         _check_k(k, len(preds))
         s = self.score(preds, rng)
-        order = np.lexsort((np.arange(len(s)), -s))
-        return order[:k], s
+        return _top(s, k, rng), s
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
+
+
+def _top(s: np.ndarray, k: int, rng: np.random.Generator | None) -> np.ndarray:
+    """Indices of the ``k`` largest scores; ties in random order (seeded ``rng``; default seed 0)."""
+    rng = rng if rng is not None else np.random.default_rng(0)
+    return np.lexsort((rng.permutation(len(s)), -np.asarray(s)))[:k]
 
 
 def _check_k(k: int, n: int) -> None:
@@ -390,7 +396,7 @@ class Hybrid(Strategy):
         _check_k(k, len(preds))
         s = self.score(preds, rng)
         m = min(len(preds), max(k, int(np.ceil(self.factor * k))))
-        cand = np.lexsort((np.arange(len(s)), -s))[:m]
+        cand = _top(s, m, rng)
         pick = k_center_greedy(_embeddings(preds)[cand], k, centres=labelled_embeddings)
         return cand[pick], s
 
