@@ -145,8 +145,8 @@ def train(data, model="yolov8n.pt", name: str = "run", epochs: int = 10, imgsz: 
         model: a ``.pt`` checkpoint (e.g. the previous stage's ``run.best``), a name such as ``"yolov8x.pt"``
             (pretrained when available locally, else built from its yaml with a notice: ``labkit.env.yolo_model``)
             or a ``.yaml``.
-        name: the run's label in plots and tables; the folder is ``runs/<kind>/<timestamp>-<name>``-like
-            (from :func:`labkit.runner.new_run_dir`).
+        name: the run's label in plots and tables; the run lives in ``runs/<kind>/<timestamp>[-N]/<name>``
+            (the timestamp folder comes from :func:`labkit.runner.new_run_dir`, so it is never reused).
         epochs, imgsz, batch, optimizer, lr0, lrf, cos_lr, weight_decay, patience, seed, freeze, workers:
             Ultralytics' arguments of the same name (the seed notebook's hyperparameters).
         device: ``"auto"``, ``"cpu"``, ``"0"``, ``"0,1"`` … (see :func:`parse_device`).
@@ -163,9 +163,8 @@ def train(data, model="yolov8n.pt", name: str = "run", epochs: int = 10, imgsz: 
         from ultralytics import YOLO
 
         m = YOLO(str(model))
-    base = new_run_dir(kind, root=run_root)
-    run_dir = base.parent / f"{base.name}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}"
-    base.rename(run_dir)  # still unique: the timestamp folder was created atomically
+    base = new_run_dir(kind, root=run_root)  # runs/<kind>/<timestamp>[-N], created atomically: never reused
+    run_dir = base / re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
     params = dict(epochs=epochs, imgsz=imgsz, batch=batch, optimizer=optimizer, lr0=lr0, lrf=lrf, cos_lr=cos_lr,
                   weight_decay=weight_decay, patience=patience, seed=seed, freeze=freeze, workers=workers)
     args = dict(data=str(data), device=parse_device(device), project=str(run_dir.parent), name=run_dir.name,

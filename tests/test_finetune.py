@@ -98,7 +98,8 @@ def test_two_stage_training_unique_dirs_and_predictions(labkit_home, tmp_path):
     kw = dict(epochs=1, imgsz=64, batch=2, device="cpu", workers=0, mosaic=0.0, tensorboard=False)
     r1 = finetune.train(data, model="yolov8n.yaml", name="stage1", optimizer="SGD", lr0=0.01, **kw)
     r2 = finetune.train(data, model=r1.best, name="stage2", optimizer="AdamW", lr0=5e-4, **kw)
-    assert r1.dir != r2.dir and r1.dir.parent == r2.dir.parent == labkit_home / "runs" / "06_bkai"
+    assert r1.dir.parent != r2.dir.parent and r1.dir.parent.parent == r2.dir.parent.parent == labkit_home / "runs" / "06_bkai"
+    assert (r1.dir.name, r2.dir.name) == ("stage1", "stage2") and (r1.dir / "results.csv").is_file()
     assert r1.best.is_file() and r2.best.is_file() and r2.params["model"] == str(r1.best)
     # stage 2 really starts from stage 1: its checkpoint records the same architecture, and training args differ
     import torch
