@@ -202,7 +202,7 @@ class Fakes:
             return Predictions(list(paths), boxes, probs, emb)
 
         out = preds(wt)
-        out.committee = [preds(Path(c).read_text() + "c") for c in committee]
+        out.committee = [preds(Path(w).read_text() + f"c{flip}") for w, flip in committee]
         return out
 
 

@@ -114,3 +114,22 @@ def test_real_loop_end_to_end_on_a_tiny_pool(shapes, tmp_path):
                            LoopConfig(**{**cfg.__dict__, "warm_start": False}))
     assert full["images"] == 14 and 0 <= full["map50"] <= 1
     assert train_full_pool(tmp_path / "full", pool, val, list(shapes.classes), cfg) == full  # cached
+
+
+def test_flip_member_maps_boxes_back(shapes, model, tmp_path):
+    """Scoring with flip=True equals scoring the mirrored image, with boxes mirrored back (x -> W - x)."""
+    import cv2
+
+    src = cv2.imread(str(shapes.images("train")[0]))
+    a, b = tmp_path / "images" / "a.png", tmp_path / "images" / "b.png"
+    a.parent.mkdir()
+    cv2.imwrite(str(a), src)
+    cv2.imwrite(str(b), src[:, ::-1])  # lossless, so both see exactly the mirrored pixels
+    pf = predict_pool(model, [str(a)], imgsz=64, conf=0.25, max_det=300, progress=False, flip=True)
+    pm = predict_pool(model, [str(b)], imgsz=64, conf=0.25, max_det=300, progress=False)
+    back = pm.boxes[0].copy()
+    back[:, [0, 2]] = 64 - pm.boxes[0][:, [2, 0]]
+    assert len(back) > 0
+    o, t = np.lexsort(np.round(pf.boxes[0], 2).T[::-1]), np.lexsort(np.round(back, 2).T[::-1])
+    np.testing.assert_allclose(pf.boxes[0][o], back[t], atol=1e-3)
+    np.testing.assert_allclose(pf.probs[0][o], pm.probs[0][t], atol=1e-5)

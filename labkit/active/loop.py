@@ -54,7 +54,8 @@ class LoopConfig:
         seed: the loop's seed (initial set, random picks, subset, training seed per round).
         subset: score only a random subset of the unlabelled pool (count or fraction), or None for all.
         conf: NMS confidence threshold when scoring (low on purpose: uncertain boxes are the point).
-        committee: for query-by-committee, how many earlier rounds' weights join the current model.
+        committee: for query-by-committee, how many earlier rounds' weights join the current model (which also
+            votes a second time on horizontally flipped images).
         train_kwargs: extra keyword arguments for ``model.train`` (e.g. ``optimizer``, ``lr0``).
     """
 
@@ -112,16 +113,20 @@ class UltralyticsTrainer:
 
 
 class UltralyticsScorer:
-    """``scorer(weights, paths, committee_weights) -> Predictions``: batched scoring with :func:`predict_pool`."""
+    """``scorer(weights, paths, committee) -> Predictions``: batched scoring with :func:`predict_pool`.
+
+    ``committee`` lists ``(weights, flip)`` members besides the current model: earlier rounds' weights and the
+    current model on horizontally flipped images (boxes flipped back before matching).
+    """
 
     def __init__(self, cfg: LoopConfig, progress: bool = True):
         self.cfg, self.progress = cfg, progress
 
-    def __call__(self, weights: str, paths: Sequence[str], committee_weights: Sequence[str] = ()) -> Predictions:
+    def __call__(self, weights: str, paths: Sequence[str], committee: Sequence[tuple[str, bool]] = ()) -> Predictions:
         c = self.cfg
         kw = dict(imgsz=c.imgsz, batch=max(c.batch, 32), conf=c.conf, device=c.device, progress=self.progress)
         preds = predict_pool(weights, paths, embed=True, **kw)
-        preds.committee = [predict_pool(w, paths, embed=False, desc="committee", **kw) for w in committee_weights]
+        preds.committee = [predict_pool(w, paths, embed=False, desc="committee", flip=f, **kw) for w, f in committee]
         return preds
 
 
@@ -228,9 +233,10 @@ def run_loop(workdir: str | Path, pool: Sequence[str], val: Sequence[str], names
                 extra = m.labelled if strategy.needs_embeddings else []
                 committee = []
                 if strategy.needs_committee:
-                    committee = [m.rounds[j]["weights"] for j in range(max(0, r - cfg.committee), r)]
-                    if not committee:  # round 0: no earlier model; a re-seeded second member would cost a training
-                        committee = [m.current["weights"]]
+                    # members: the current model on flipped images, and the last `committee` rounds' models
+                    # (a committee of separately trained yolov8n/s/m, as in the source, costs a training each)
+                    committee = [(m.current["weights"], True)] + [
+                        (m.rounds[j]["weights"], False) for j in range(max(0, r - cfg.committee), r)]
                 allp = scorer(m.current["weights"], cand + list(extra), committee)
                 preds = allp.subset(range(len(cand)))
                 lab_emb = (allp.embeddings[len(cand):] if strategy.needs_embeddings and allp.embeddings is not None

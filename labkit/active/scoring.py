@@ -74,8 +74,8 @@ def _network(model):
 
 def predict_pool(model, paths: Sequence[str | os.PathLike], imgsz: int = 128, batch: int = 32,
                  conf: float = 0.01, iou: float = 0.7, max_det: int = 100, device: str = "cpu",
-                 embed: bool = True, progress: bool = True, workers: int = 2, desc: str = "scoring pool"
-                 ) -> Predictions:
+                 embed: bool = True, progress: bool = True, workers: int = 2, desc: str = "scoring pool",
+                 flip: bool = False) -> Predictions:
     """Run ``model`` over ``paths`` in batches; returns :class:`~labkit.active.strategies.Predictions`.
 
     Args:
@@ -88,6 +88,7 @@ def predict_pool(model, paths: Sequence[str | os.PathLike], imgsz: int = 128, ba
         embed: also return pooled Detect-input features (P3, P4, P5 global-average-pooled, concatenated).
         progress: show a ``tqdm`` progress bar.
         workers: threads that read and letterbox the next images.
+        flip: run on horizontally flipped images and flip the boxes back (a cheap extra committee member).
     """
     import torch
     from tqdm.auto import tqdm
@@ -119,13 +120,18 @@ def predict_pool(model, paths: Sequence[str | os.PathLike], imgsz: int = 128, ba
                 nxt = ex.submit(load_batch, batches[bi + 1], imgsz, None)
             with torch.inference_mode():
                 x = x.to(device)
+                if flip:
+                    x = x.flip(-1)
                 out = net(x.contiguous(memory_format=torch.channels_last) if cl else x)
                 y = out[0] if isinstance(out, (list, tuple)) else out
                 kept, idx = non_max_suppression(y, conf_thres=conf, iou_thres=iou, max_det=max_det, nc=nc,
                                                 return_idxs=True)
                 for b in range(len(chunk)):
                     ii = idx[b].long().view(-1)
-                    boxes.append(kept[b][:, :4].cpu().numpy().astype(np.float64))
+                    bx = kept[b][:, :4].cpu().numpy().astype(np.float64)
+                    if flip:  # back to the unflipped image: x -> W - x
+                        bx = np.stack([imgsz - bx[:, 2], bx[:, 1], imgsz - bx[:, 0], bx[:, 3]], axis=1)
+                    boxes.append(bx)
                     probs.append(y[b, 4:4 + nc][:, ii].T.cpu().numpy().astype(np.float64))
             bar.update(len(chunk))
         bar.close()
