@@ -435,11 +435,13 @@ def keras_initializer(kind: str, seed: int | None = None):
 
 def build_mlp(n_in: int, n_out: int, depth: int = 2, width: int = 64, activation: str = "relu",
               init: str = "he_normal", batchnorm: bool = False, dropout: float = 0.0, l2: float = 0.0,
-              seed: int | None = 0, name: str | None = None):
+              seed: int | None = 0, name: str | None = None, bn_momentum: float = 0.9):
     """A Keras MLP: ``depth`` × [Dense(width) → (BatchNorm) → activation → (Dropout)] → Dense(n_out) logits.
 
     The Dense layers are linear (the activation is a separate layer, so its outputs can be read);
-    with batch norm the Dense layers have no bias (BN's β replaces it), as the lecture's recipe does.
+    with batch norm the Dense layers have no bias (BN's β replaces it), as the lecture's recipe does,
+    and BN's moving averages use ``momentum=0.9`` as in the lecture (Keras' default 0.99 needs
+    many more steps before the inference-time statistics are usable).
     """
     keras = import_keras()
     L = keras.layers
@@ -450,7 +452,7 @@ def build_mlp(n_in: int, n_out: int, depth: int = 2, width: int = 64, activation
         layers.append(L.Dense(width, kernel_initializer=keras_initializer(init, s), use_bias=not batchnorm,
                               kernel_regularizer=reg, name=f"dense_{i}"))
         if batchnorm:
-            layers.append(L.BatchNormalization(name=f"bn_{i}"))
+            layers.append(L.BatchNormalization(momentum=bn_momentum, name=f"bn_{i}"))
         layers.append(activation_layer(activation, name=f"act_{i}"))
         if dropout:
             layers.append(L.Dropout(dropout, seed=s, name=f"dropout_{i}"))
@@ -501,9 +503,8 @@ def dead_unit_fraction(model, X) -> np.ndarray:
     keras = import_keras()
     acts = _act_layers(model)
     probe = keras.Model(model.inputs, [l.output for l in acts])
-    outs = probe.predict(np.asarray(X, dtype="float32"), verbose=0, batch_size=1024)
-    if not isinstance(outs, (list, tuple)):
-        outs = [outs]
+    outs = probe(np.asarray(X, dtype="float32"), training=False)
+    outs = [np.asarray(o) for o in (outs if isinstance(outs, (list, tuple)) else [outs])]
     return np.array([float(np.mean(np.all(o == 0, axis=0))) for o in outs])
 
 
