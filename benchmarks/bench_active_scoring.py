@@ -6,7 +6,7 @@ reads ``results[0].boxes.conf``; labkit's :func:`labkit.active.scoring.predict_p
 (reading the next batch in a thread), runs the fused network once per batch, and keeps each box's full class
 vector plus a pooled embedding. Runs alternate (labkit, source, labkit, ...) so load changes hit both.
 
-    python benchmarks/bench_active_scoring.py                    # 96 images at 96 and 128 px, 2 threads
+    python benchmarks/bench_active_scoring.py                    # 256 images at 96 and 128 px, 2 threads
     python benchmarks/bench_active_scoring.py --imgsz 320 --n 256 --batch 32
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ import time
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=96, help="pool images")
+    ap.add_argument("--n", type=int, default=256, help="pool images")
     ap.add_argument("--imgsz", type=int, nargs="+", default=[96, 128], help="input sizes to time")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)

@@ -163,11 +163,8 @@ def _check_budget(where: Path, n_pool: int, cfg: LoopConfig) -> None:
     if need > n_pool:
         raise ManifestError(f"{where}: budget larger than the pool: {cfg.initial} initial + {cfg.rounds} rounds x "
                             f"{cfg.budget} = {need} images, but the pool holds {n_pool}")
-    if cfg.subset is not None:
-        m = len(subset_indices(n_pool, cfg.subset))
-        if isinstance(cfg.subset, int) and cfg.subset < cfg.budget:
-            raise ManifestError(f"{where}: subset of {cfg.subset} images cannot supply a budget of {cfg.budget}")
-        del m
+    if isinstance(cfg.subset, int) and cfg.subset < cfg.budget:
+        raise ManifestError(f"{where}: a scored subset of {cfg.subset} images cannot supply a budget of {cfg.budget}")
 
 
 def run_loop(workdir: str | Path, pool: Sequence[str], val: Sequence[str], names: Sequence[str],
