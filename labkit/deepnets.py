@@ -502,7 +502,7 @@ def dead_unit_fraction(model, X) -> np.ndarray:
     """Per hidden layer: fraction of units whose activation output is exactly 0 for every row of X."""
     keras = import_keras()
     acts = _act_layers(model)
-    probe = keras.Model(model.inputs, [l.output for l in acts])
+    probe = keras.Model(model.inputs[0], [l.output for l in acts])
     outs = probe(np.asarray(X, dtype="float32"), training=False)
     outs = [np.asarray(o) for o in (outs if isinstance(outs, (list, tuple)) else [outs])]
     return np.array([float(np.mean(np.all(o == 0, axis=0))) for o in outs])
