@@ -470,7 +470,10 @@ def convert(splits: Mapping[str, str | os.PathLike], labels_dir, out, naming: st
 
     def work(job):
         split, p, lbl, oi, ol = job
-        return split, _process(p, lbl, oi, ol, fmt, dont_care, min_size, exif_labels, link)
+        try:
+            return split, _process(p, lbl, oi, ol, fmt, dont_care, min_size, exif_labels, link)
+        except Exception as e:  # e.g. a label file that cannot be read: name both files
+            raise RuntimeError(f"converting {p} with {lbl} failed: {type(e).__name__}: {e}") from e
 
     nworkers = workers or min(8, 2 * (os.cpu_count() or 1))
     if nworkers <= 1:
