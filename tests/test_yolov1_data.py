@@ -123,6 +123,24 @@ def test_random_affine_keeps_boxes_consistent_and_drops_lost_ones():
     assert (nb[0, 2:] < 0).all()  # shifted out completely
 
 
+def test_random_hsv_equals_an_hsv_round_trip():
+    """The RGB shortcut gives the same pixels as rgb_to_hsv -> scale S, V (clipped) -> hsv_to_rgb."""
+    rng = np.random.default_rng(1)
+    img = rng.uniform(0, 255, (2, 24, 24, 3)).astype(np.float32)
+    img[0, :4] = 250.0  # bright, unsaturated pixels: exercise the clipping at V = 1 and S = 1
+    for seed in range(4):
+        tf.random.set_seed(seed)
+        got = random_hsv(img, 1.5).numpy()
+        tf.random.set_seed(seed)  # replay the same draws: per image one saturation, one value factor
+        shape = tf.constant([2, 1, 1, 1])
+        fs = tf.exp(tf.random.uniform(shape, -np.log(1.5), np.log(1.5)))
+        fv = tf.exp(tf.random.uniform(shape, -np.log(1.5), np.log(1.5)))
+        hsv = tf.image.rgb_to_hsv(img / 255.0)
+        hsv = tf.concat([hsv[..., :1], tf.clip_by_value(hsv[..., 1:2] * fs, 0, 1),
+                         tf.clip_by_value(hsv[..., 2:] * fv, 0, 1)], -1)
+        np.testing.assert_allclose(got, tf.image.hsv_to_rgb(hsv).numpy(), atol=2e-5)
+
+
 def test_random_hsv_keeps_hue_and_bounds_factors():
     tf.random.set_seed(3)
     rng = np.random.default_rng(0)

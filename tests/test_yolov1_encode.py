@@ -69,6 +69,29 @@ def test_tensorflow_encoder_matches_numpy_including_collisions():
         assert ref[..., 4].sum() == len({(int(min(max((b[1] + b[3]) / 2 * S, 0), S - 1)), int(min(max((b[0] + b[2]) / 2 * S, 0), S - 1))) for b in boxes})
 
 
+def test_batched_tensorflow_encoder_with_padding_matches_numpy():
+    from labkit.yolov1.encode import encode_targets_batch_tf
+
+    rng = np.random.default_rng(4)
+    S, B, C, n, M = 7, 2, 3, 4, 6
+    boxes = np.zeros((n, M, 4), np.float32)
+    labels = -np.ones((n, M), np.int32)
+    refs = []
+    for k in range(n):
+        m = k + 1 if k < 3 else 0  # image 3 has no objects
+        c = rng.uniform(0, 1, (m, 2))
+        wh = rng.uniform(0.05, 0.4, (m, 2))
+        b = np.concatenate([c - wh / 2, c + wh / 2], 1).astype(np.float32)
+        if m >= 2:
+            b[1] = b[0]  # a collision
+        l = rng.integers(0, C, m)
+        boxes[k, :m], labels[k, :m] = b, l
+        boxes[k, m:] = rng.uniform(0, 1, (M - m, 4))  # garbage in the padding must be ignored
+        refs.append(encode_targets(b, l, S, B, C))
+    got = encode_targets_batch_tf(boxes, labels, S, B, C).numpy()
+    np.testing.assert_allclose(got, np.stack(refs), atol=1e-6)
+
+
 def test_first_object_wins_a_shared_cell():
     b = np.array([[0.40, 0.40, 0.60, 0.60], [0.41, 0.41, 0.59, 0.70]], np.float32)
     t = encode_targets(b, [1, 2], S=7, B=2, C=3)

@@ -18,10 +18,10 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from labkit.yolov1.encode import encode_targets_tf
+from labkit.yolov1.encode import encode_targets_batch_tf
 
-__all__ = ["records_to_arrays", "load_image", "affine_boxes", "affine_image", "random_affine",
-           "random_hsv", "make_dataset", "python_generator_batches"]
+__all__ = ["records_to_arrays", "load_image", "affine_boxes", "affine_image", "affine_images", "random_affine",
+           "random_affine_batch", "random_hsv", "make_dataset", "python_generator_batches"]
 
 
 def records_to_arrays(voc, use_difficult: bool = False):
@@ -51,62 +51,96 @@ def load_image(path, imgsz: int):
 
 def affine_boxes(boxes, scale, tx, ty):
     """Map normalized ``xyxy`` boxes through ``p' = scale * (p - 0.5) + 0.5 + t`` (scale about the centre,
-    then translate by ``t`` image sizes) -- the same map :func:`affine_image` applies to pixels."""
+    then translate by ``t`` image sizes) -- the same map :func:`affine_image` applies to pixels.
+
+    ``boxes``: ``(..., 4)``; ``scale``, ``tx``, ``ty``: scalars, or ``(n,)`` for boxes ``(n, M, 4)``."""
     boxes = tf.convert_to_tensor(boxes, tf.float32)
     scale = tf.cast(scale, tf.float32)
-    t = tf.stack([tf.cast(tx, tf.float32), tf.cast(ty, tf.float32)] * 2)
+    t = tf.stack([tf.cast(tx, tf.float32), tf.cast(ty, tf.float32)] * 2, axis=-1)
+    if scale.shape.rank == 1:  # one transform per image of a batch
+        scale, t = scale[:, None, None], t[:, None, :]
     return scale * (boxes - 0.5) + 0.5 + t
 
 
-def affine_image(image, scale, tx, ty, fill_value: float = 127.0):
-    """Warp an ``(H, W, C)`` image with the map of :func:`affine_boxes` (bilinear, constant fill)."""
-    image = tf.convert_to_tensor(image)
-    dtype = image.dtype
-    img = tf.cast(image, tf.float32)
-    H = tf.cast(tf.shape(img)[0], tf.float32)
-    W = tf.cast(tf.shape(img)[1], tf.float32)
+def affine_images(images, scale, tx, ty, fill_value: float = 127.0):
+    """Batched :func:`affine_image`: ``images`` (n, H, W, C), ``scale``/``tx``/``ty`` (n,).
+
+    Scale-about-the-centre plus translation is axis-aligned, so the whole batch is one
+    ``tf.image.crop_and_resize``: output pixel index ``u`` samples input index ``u / scale + offset``."""
+    images = tf.convert_to_tensor(images)
+    dtype = images.dtype
+    img = tf.cast(images, tf.float32)
+    H = tf.cast(tf.shape(img)[1], tf.float32)
+    W = tf.cast(tf.shape(img)[2], tf.float32)
     s = tf.cast(scale, tf.float32)
     tx, ty = tf.cast(tx, tf.float32), tf.cast(ty, tf.float32)
-    # output pixel index u (centre at continuous u + 0.5) -> input index; see affine_boxes for the map
-    a2 = (0.5 - W / 2 - tx * W) / s + W / 2 - 0.5
-    b2 = (0.5 - H / 2 - ty * H) / s + H / 2 - 0.5
-    inv = tf.stack([1.0 / s, 0.0, a2, 0.0, 1.0 / s, b2, 0.0, 0.0])[None]
-    out = tf.raw_ops.ImageProjectiveTransformV3(
-        images=img[None], transforms=inv, output_shape=tf.shape(img)[:2], fill_value=fill_value,
-        interpolation="BILINEAR", fill_mode="CONSTANT")[0]
+    # output pixel index u (centre at continuous u + 0.5) -> input index u / s + off
+    offx = (0.5 - W / 2 - tx * W) / s + W / 2 - 0.5
+    offy = (0.5 - H / 2 - ty * H) / s + H / 2 - 0.5
+    # crop_and_resize samples input index y1*(H-1) + i*(y2-y1)*(H-1)/(H_out-1) for output row i
+    y1, x1 = offy / (H - 1.0), offx / (W - 1.0)
+    y2, x2 = y1 + 1.0 / s, x1 + 1.0 / s
+    box = tf.stack([y1, x1, y2, x2], axis=-1)
+    out = tf.image.crop_and_resize(img, box, tf.range(tf.shape(img)[0]), tf.cast(tf.stack([H, W]), tf.int32),
+                                   method="bilinear", extrapolation_value=fill_value)
     if dtype.is_integer:
         out = tf.cast(tf.clip_by_value(tf.round(out), 0, 255), dtype)
     return out
 
 
+def affine_image(image, scale, tx, ty, fill_value: float = 127.0):
+    """Warp one ``(H, W, C)`` image with the map of :func:`affine_boxes` (bilinear, constant fill)."""
+    one = lambda v: tf.reshape(tf.cast(v, tf.float32), [1])
+    return affine_images(tf.convert_to_tensor(image)[None], one(scale), one(tx), one(ty), fill_value)[0]
+
+
+def random_affine_batch(images, boxes, labels, max_scale: float = 0.2, max_translate: float = 0.2,
+                        min_visible: float = 0.3, seed=None):
+    """Batched random scale in ``[1-max_scale, 1+max_scale]`` and translation in ``±max_translate``, one
+    draw per image; boxes ``(n, M, 4)`` are moved with the pixels, clipped, and dropped (label -> -1)
+    when less than ``min_visible`` of their area stays in the image."""
+    n = tf.shape(images)[0]
+    rnd = tf.random.uniform(tf.stack([n, 3]), -1.0, 1.0, seed=seed)
+    s = 1.0 + max_scale * rnd[:, 0]
+    tx, ty = max_translate * rnd[:, 1], max_translate * rnd[:, 2]
+    images = affine_images(images, s, tx, ty)
+    nb = affine_boxes(boxes, s, tx, ty)
+    area = (nb[..., 2] - nb[..., 0]) * (nb[..., 3] - nb[..., 1])
+    cb = tf.clip_by_value(nb, 0.0, 1.0)
+    cw, ch = cb[..., 2] - cb[..., 0], cb[..., 3] - cb[..., 1]
+    ok = (labels >= 0) & (cw * ch >= min_visible * area) & (cw > 1e-3) & (ch > 1e-3)
+    labels = tf.where(ok, labels, -tf.ones_like(labels))
+    return images, cb, labels
+
+
 def random_affine(image, boxes, labels, max_scale: float = 0.2, max_translate: float = 0.2,
                   min_visible: float = 0.3, seed=None):
-    """Random scale in ``[1-max_scale, 1+max_scale]`` and translation in ``±max_translate``; boxes are
-    moved with the pixels, clipped, and dropped (label -> -1) when less than ``min_visible`` of their
-    area stays in the image."""
-    rnd = tf.random.uniform([3], -1.0, 1.0, seed=seed)
-    s = 1.0 + max_scale * rnd[0]
-    tx, ty = max_translate * rnd[1], max_translate * rnd[2]
-    image = affine_image(image, s, tx, ty)
-    nb = affine_boxes(boxes, s, tx, ty)
-    area = (nb[:, 2] - nb[:, 0]) * (nb[:, 3] - nb[:, 1])
-    cb = tf.clip_by_value(nb, 0.0, 1.0)
-    carea = (cb[:, 2] - cb[:, 0]) * (cb[:, 3] - cb[:, 1])
-    ok = (labels >= 0) & (carea >= min_visible * area) & (cb[:, 2] - cb[:, 0] > 1e-3) & (cb[:, 3] - cb[:, 1] > 1e-3)
-    labels = tf.where(ok, labels, -tf.ones_like(labels))
-    return image, cb, labels
+    """One-image version of :func:`random_affine_batch` (``boxes`` (M, 4), ``labels`` (M,))."""
+    im, b, l = random_affine_batch(tf.convert_to_tensor(image)[None], tf.convert_to_tensor(boxes, tf.float32)[None],
+                                   tf.convert_to_tensor(labels)[None], max_scale, max_translate, min_visible, seed)
+    return im[0], b[0], l[0]
 
 
-def random_hsv(image, max_factor: float = 1.5, seed=None):
-    """Multiply saturation and value (exposure) by independent factors in ``[1/max_factor, max_factor]``
-    (log-uniform). ``image``: uint8 or float in [0, 255]; returns float32 in [0, 1]."""
-    img = tf.cast(image, tf.float32) / 255.0
+def random_hsv(images, max_factor: float = 1.5, seed=None):
+    """Multiply saturation and value (exposure) in HSV space by independent factors in
+    ``[1/max_factor, max_factor]`` (log-uniform, one pair per image), clipping S and V to 1 as an HSV
+    round trip would.
+
+    Computed directly in RGB (the same result as ``rgb_to_hsv`` -> scale -> ``hsv_to_rgb``, a test checks
+    it, and much cheaper): with ``V = max(r,g,b)``, scaling S by ``f`` is ``c' = V + f (c - V)`` and scaling
+    V by ``g`` is ``c'' = g c'``. ``images``: (H, W, 3) or (n, H, W, 3), uint8 or float in [0, 255];
+    returns float32 in [0, 1]."""
+    img = tf.cast(images, tf.float32) / 255.0
     lo = -math.log(max_factor)
-    f = tf.exp(tf.random.uniform([2], lo, -lo, seed=seed))
-    hsv = tf.image.rgb_to_hsv(img)
-    hsv = tf.stack([hsv[..., 0], tf.clip_by_value(hsv[..., 1] * f[0], 0, 1),
-                    tf.clip_by_value(hsv[..., 2] * f[1], 0, 1)], axis=-1)
-    return tf.image.hsv_to_rgb(hsv)
+    shape = tf.concat([tf.shape(img)[:-3], [1, 1, 1]], 0)
+    fsat = tf.exp(tf.random.uniform(shape, lo, -lo, seed=seed))
+    fval = tf.exp(tf.random.uniform(shape, lo, -lo, seed=seed))
+    v = tf.reduce_max(img, axis=-1, keepdims=True)
+    mn = tf.reduce_min(img, axis=-1, keepdims=True)
+    fs = tf.where(v - mn > 0, tf.minimum(fsat, tf.math.divide_no_nan(v, v - mn)), 1.0)  # new S <= 1
+    img = v + fs * (img - v)
+    fv = tf.where(v > 0, tf.minimum(fval, tf.math.divide_no_nan(1.0, v)), 1.0)  # new V <= 1
+    return tf.clip_by_value(img * fv, 0.0, 1.0)
 
 
 def make_dataset(voc, imgsz: int = 112, S: int = 7, B: int = 2, C: int | None = None, batch_size: int = 32,
@@ -114,14 +148,17 @@ def make_dataset(voc, imgsz: int = 112, S: int = 7, B: int = 2, C: int | None = 
                  seed: int = 0, use_difficult: bool = False, max_scale: float = 0.2,
                  max_translate: float = 0.2, hsv_factor: float = 1.5, drop_remainder: bool = False,
                  num_parallel_calls=tf.data.AUTOTUNE, with_targets: bool = True):
-    """Build the ``tf.data.Dataset`` of ``(image float32 [0,1] (imgsz,imgsz,3), target (S,S,B*5+C))``.
+    """Build the ``tf.data.Dataset`` of batches ``(images float32 [0,1] (n,imgsz,imgsz,3), targets (n,S,S,B*5+C))``.
+
+    Per image: read + decode + resize (in parallel), then cache. Per *batch* (vectorized, one op for
+    the whole batch): augmentation and target encoding.
 
     Args:
         voc: a :class:`labkit.yolov1.voc.VOCDataset` (or a list of records).
         C: number of classes (default: ``len(voc.classes)``).
         training: shuffle and augment (each overridable with ``shuffle``/``augment``).
         cache: ``True`` (memory), a file path prefix (disk), or ``False``.
-        with_targets: yield ``(image, target)``; otherwise ``(image, boxes, labels)`` (padded).
+        with_targets: yield ``(images, targets)``; otherwise ``(images, boxes, labels)`` (padded, -1 = none).
     """
     C = C if C is not None else len(voc.classes)
     augment = training if augment is None else augment
@@ -133,21 +170,20 @@ def make_dataset(voc, imgsz: int = 112, S: int = 7, B: int = 2, C: int | None = 
     if cache:
         ds = ds.cache(cache if isinstance(cache, str) else "")
     if shuffle:
-        ds = ds.shuffle(min(len(paths), 2048), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.shuffle(min(len(paths), 4096), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
 
     def prep(img, b, l):
         if augment:
-            img, b, l = random_affine(img, b, l, max_scale, max_translate)
+            img, b, l = random_affine_batch(img, b, l, max_scale, max_translate)
             img = random_hsv(img, hsv_factor)
         else:
             img = tf.cast(img, tf.float32) / 255.0
         if not with_targets:
             return img, b, l
-        keep = l >= 0
-        return img, encode_targets_tf(tf.boolean_mask(b, keep), tf.boolean_mask(l, keep), S, B, C)
+        return img, encode_targets_batch_tf(b, l, S, B, C)
 
-    ds = ds.map(prep, num_parallel_calls=num_parallel_calls, deterministic=not training)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    ds = ds.map(prep, num_parallel_calls=num_parallel_calls, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["encode_targets", "encode_targets_tf", "decode_targets", "decode_predictions", "cell_to_image_xyxy"]
+__all__ = ["encode_targets", "encode_targets_tf", "encode_targets_batch_tf", "decode_targets", "decode_predictions", "cell_to_image_xyxy"]
 
 
 def _centre_cells(boxes, S):
@@ -50,34 +50,43 @@ def encode_targets(boxes, labels, S: int = 7, B: int = 2, C: int = 20) -> np.nda
     return t
 
 
-def encode_targets_tf(boxes, labels, S: int = 7, B: int = 2, C: int = 20):
-    """TensorFlow version of :func:`encode_targets` (graph-safe, for ``tf.data``).
-
-    ``boxes``: (N,4) float normalized xyxy, ``labels``: (N,) int; same first-wins rule."""
+def encode_targets_batch_tf(boxes, labels, S: int = 7, B: int = 2, C: int = 20):
+    """Vectorized TensorFlow encoder for a batch: ``boxes`` (n, M, 4) normalized xyxy, ``labels`` (n, M)
+    int with ``-1`` marking padding -> targets (n, S, S, B*5+C). Same first-wins rule as
+    :func:`encode_targets` (graph-safe, for ``tf.data``)."""
     import tensorflow as tf
 
-    boxes = tf.reshape(tf.cast(boxes, tf.float32), [-1, 4])
-    labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
+    boxes = tf.cast(boxes, tf.float32)
+    labels = tf.cast(labels, tf.int32)
+    n, M = tf.shape(labels)[0], tf.shape(labels)[1]
     Sf = float(S)
-    cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
-    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    cx, cy = (boxes[..., 0] + boxes[..., 2]) / 2, (boxes[..., 1] + boxes[..., 3]) / 2
+    w, h = boxes[..., 2] - boxes[..., 0], boxes[..., 3] - boxes[..., 1]
     col = tf.clip_by_value(tf.cast(tf.floor(cx * Sf), tf.int32), 0, S - 1)
     row = tf.clip_by_value(tf.cast(tf.floor(cy * Sf), tf.int32), 0, S - 1)
     x, y = cx * Sf - tf.cast(col, tf.float32), cy * Sf - tf.cast(row, tf.float32)
-    # first-wins: drop object k if an earlier object k' < k has the same cell
+    valid = labels >= 0
+    # first-wins: drop object k if an earlier valid object k' < k of the same image has the same cell
     cell = row * S + col
-    n = tf.shape(cell)[0]
-    same = tf.equal(cell[:, None], cell[None, :])
-    ar = tf.range(n)
-    earlier = ar[None, :] < ar[:, None]  # earlier[k, k'] = k' < k
-    dup = tf.reduce_any(tf.logical_and(same, earlier), axis=1)
-    keep = tf.logical_not(dup)
-    x, y, w, h = (tf.boolean_mask(v, keep) for v in (x, y, w, h))
-    row, col, labels = (tf.boolean_mask(v, keep) for v in (row, col, labels))
-    box5 = tf.stack([x, y, w, h, tf.ones_like(x)], axis=-1)  # (K,5)
-    feat = tf.concat([tf.tile(box5, [1, B]), tf.one_hot(labels, C, dtype=tf.float32)], axis=-1)
-    idx = tf.stack([row, col], axis=-1)
-    return tf.scatter_nd(idx, feat, [S, S, B * 5 + C])
+    same = tf.equal(cell[:, :, None], cell[:, None, :]) & valid[:, None, :]
+    ar = tf.range(M)
+    earlier = (ar[None, :] < ar[:, None])[None]  # [k, k'] = k' < k
+    keep = valid & ~tf.reduce_any(same & earlier, axis=2)
+    img = tf.tile(tf.range(n)[:, None], tf.stack([1, M]))
+    idx = tf.boolean_mask(tf.stack([img, row, col], axis=-1), keep)
+    box5 = tf.boolean_mask(tf.stack([x, y, w, h, tf.ones_like(x)], axis=-1), keep)  # (K,5)
+    cls = tf.one_hot(tf.boolean_mask(labels, keep), C, dtype=tf.float32)
+    feat = tf.concat([tf.tile(box5, [1, B]), cls], axis=-1)
+    return tf.scatter_nd(idx, feat, tf.stack([n, S, S, B * 5 + C]))
+
+
+def encode_targets_tf(boxes, labels, S: int = 7, B: int = 2, C: int = 20):
+    """TensorFlow version of :func:`encode_targets` for one image (``boxes`` (N,4), ``labels`` (N,))."""
+    import tensorflow as tf
+
+    b = tf.reshape(tf.cast(boxes, tf.float32), [1, -1, 4])
+    l = tf.reshape(tf.cast(labels, tf.int32), [1, -1])
+    return encode_targets_batch_tf(b, l, S, B, C)[0]
 
 
 def cell_to_image_xyxy(grid_xywh, S: int):
