@@ -66,7 +66,7 @@ def _probe(host: str, port: int, timeout: float) -> bool:
         try:
             with socket.create_connection((host, port), timeout=timeout):
                 result[0] = True
-        except OSError:
+        except Exception:  # any failure (refused, timed out, odd resolver) means "offline"
             pass
 
     # getaddrinfo takes no timeout: run the whole attempt in a thread and stop waiting after `timeout`.

@@ -78,6 +78,7 @@ def test_is_online_never_hangs(monkeypatch):
 
     def hang(*a, **k):
         time.sleep(30)
+        raise socket.timeout("black hole")
 
     monkeypatch.setattr(socket, "create_connection", hang)
     t0 = time.perf_counter()

@@ -122,7 +122,7 @@ def test_two_stage_training_unique_dirs_and_predictions(labkit_home, tmp_path):
 
 
 def test_kaggle_bundle_with_gpu_profile(tmp_path, monkeypatch):
-    """`labkit bundle kaggle 06_bkai_finetuning --profile gpu_06 --dataset OWNER/SLUG` injects the seed's settings."""
+    """`labkit bundle kaggle 06_bkai_finetuning --profile gpu --dataset OWNER/SLUG` injects the seed's settings."""
     import json
     from pathlib import Path
 
@@ -133,7 +133,7 @@ def test_kaggle_bundle_with_gpu_profile(tmp_path, monkeypatch):
 
     nbdir = Path(__file__).resolve().parents[1] / "notebooks"
     monkeypatch.setenv("LABKIT_NOTEBOOKS", str(nbdir))
-    out = runner.bundle_kaggle("06_bkai_finetuning", profile="gpu_06", datasets=["someone/vintext"], out=tmp_path / "b")
+    out = runner.bundle_kaggle("06_bkai_finetuning", profile="gpu", datasets=["someone/vintext"], out=tmp_path / "b")
     meta = json.loads((out / "kernel-metadata.json").read_text())
     assert meta["dataset_sources"] == ["someone/vintext"] and meta["enable_gpu"] is True
     nb = nbformat.read(str(out / "06_bkai_finetuning.ipynb"), as_version=4)
@@ -141,7 +141,7 @@ def test_kaggle_bundle_with_gpu_profile(tmp_path, monkeypatch):
     assert len(injected) == 1
     ns: dict = {}
     exec(injected[0].source, ns)
-    profile = yaml.safe_load((nbdir / "profiles" / "gpu_06.yaml").read_text())["06_bkai_finetuning"]
+    profile = yaml.safe_load((nbdir / "profiles" / "gpu.yaml").read_text())["06_bkai_finetuning"]
     assert {k: ns[k] for k in profile} == profile
     assert (ns["MODEL"], ns["EPOCHS"], ns["IMGSZ"], ns["BATCH"], ns["OPTIMIZER"], ns["LR0"], ns["DEVICE"]) == \
         ("yolov8x.pt", 150, 640, 32, "AdamW", 0.0005, "0,1")

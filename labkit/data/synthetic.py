@@ -289,9 +289,15 @@ def make_shapes(
                                                        "n_boxes": n_boxes}, indent=1))
         # data.yaml needs the final absolute path
         _write_data_yaml(tmp, root, classes, counts)
-        if root.exists():
+        if root.exists() and overwrite:
             shutil.rmtree(root)
-        os.replace(tmp, root)  # atomic on one filesystem: a crash never leaves half a dataset at root
+        try:
+            os.replace(tmp, root)  # atomic on one filesystem: a crash never leaves half a dataset at root
+        except OSError:
+            # Another process made the same dataset meanwhile (same parameters, same seed: same files). Use it.
+            if not (manifest.exists() and json.loads(manifest.read_text()).get("params") == params):
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
