@@ -8,7 +8,7 @@ STAMP := $(VENV)/.labkit-installed
 NBVAL_TIMEOUT ?= 1200
 PYTEST_ARGS ?=
 
-.PHONY: help install course test unit nbval lab e2e bench doctor strip clean
+.PHONY: help install course test unit nbval lab e2e e2e-deps bench doctor strip clean
 
 help:
 	@echo "make course   install, then run every notebook on the embedded data (CPU) with a summary"
@@ -16,6 +16,7 @@ help:
 	@echo "make lab      open JupyterLab on notebooks/"
 	@echo "make unit     unit tests only;  make nbval  notebooks only;  make bench  benchmarks"
 	@echo "make strip    strip volatile outputs from notebooks;  make doctor  environment report"
+	@echo "make e2e      browser tests: every notebook run in JupyterLab in headless Chromium, widgets poked"
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.10-3.13 is needed (python3.11 recommended)"; exit 1; }
@@ -34,13 +35,20 @@ test: install
 	  --nbval-cell-timeout=$(NBVAL_TIMEOUT) notebooks $(PYTEST_ARGS)
 
 unit: install
-	MPLBACKEND=Agg $(BIN)/python -m pytest tests $(PYTEST_ARGS)
+	MPLBACKEND=Agg $(BIN)/python -m pytest tests --ignore=tests/e2e $(PYTEST_ARGS)
+
+# Chromium (Debian's package) and Playwright, installed by the project's own script; no browser download.
+e2e-deps: install
+	VENV=$(VENV) bash scripts/install_e2e.sh
+
+e2e: e2e-deps
+	$(BIN)/python -m pytest tests/e2e -m e2e $(PYTEST_ARGS)
 
 nbval: install
 	MPLBACKEND=Agg $(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=$(NBVAL_TIMEOUT) notebooks
 
 lab: install
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 doctor: install
 	$(BIN)/labkit doctor

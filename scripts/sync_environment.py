@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def render() -> str:
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    deps = meta["dependencies"] + meta["optional-dependencies"]["dev"]
+    deps = meta["dependencies"] + [d for group in meta["optional-dependencies"].values() for d in group]
     lines = [
         "# Conda environment for labkit. Generated from pyproject.toml by scripts/sync_environment.py: edit that, then re-run.",
         "#   conda env create -f environment.yml && conda activate labkit",
