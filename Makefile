@@ -30,7 +30,10 @@ install: $(STAMP)
 course: install
 	$(BIN)/labkit course
 
+# The whole suite: unit tests, the browser end-to-end tests (tests/e2e; skipped with a reason if Chromium could
+# not be installed, e.g. without apt-get) and nbval over every notebook.
 test: install
+	-@VENV=$(VENV) bash scripts/install_e2e.sh || echo "make test: Chromium/Playwright not installed; tests/e2e will be skipped (see README)"
 	MPLBACKEND=Agg $(BIN)/python -m pytest tests --nbval-lax --nbval-current-env \
 	  --nbval-cell-timeout=$(NBVAL_TIMEOUT) notebooks $(PYTEST_ARGS)
 
