@@ -326,3 +326,43 @@ def draw_predictions(preds: dict, ncols: int = 4, size: float = 3.0, max_images:
         ax.set_title(f"{Path(path).name}: {len(p['scores'])} boxes", fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def filter_predictions(preds: dict, conf: float) -> dict:
+    """Keep the predictions scoring at least ``conf`` (the same structure as :func:`predict_quads` returns)."""
+    out = {}
+    for path, p in preds.items():
+        scores = np.asarray(p["scores"])
+        keep = scores >= conf
+        out[path] = {"quads": np.asarray(p["quads"]).reshape(-1, 4, 2)[keep], "scores": scores[keep]}
+    return out
+
+
+def conf_widget(preds: dict, conf: float = 0.25, ncols: int = 4):
+    """A confidence-threshold slider over predictions made once at a low threshold; redraws the kept boxes.
+
+    Predict with a low ``conf`` (e.g. 0.01) first, so that moving the slider only filters, never re-runs the model.
+    Returns a VBox with ``.slider``, ``.output``, ``.redraw()`` and ``.kept`` (boxes kept at the current value).
+    """
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+
+    slider = W.FloatSlider(value=conf, min=0.0, max=0.95, step=0.05, description="conf",
+                           continuous_update=False, readout_format=".2f")
+    out = W.Output()
+    box = W.VBox([slider, out])
+
+    def redraw(*_):
+        kept = filter_predictions(preds, slider.value)
+        box.kept = sum(len(p["scores"]) for p in kept.values())
+        with out:
+            out.clear_output(wait=True)
+            fig = draw_predictions(kept, ncols=ncols)
+            fig.suptitle(f"conf >= {slider.value:.2f}: {box.kept} boxes on {len(kept)} images", fontsize=9)
+            fig.tight_layout()
+            plt.show()
+
+    slider.observe(redraw, names="value")
+    box.slider, box.output, box.redraw = slider, out, redraw
+    redraw()
+    return box

@@ -147,3 +147,24 @@ def test_kaggle_bundle_with_gpu_profile(tmp_path, monkeypatch):
         ("yolov8x.pt", 150, 640, 32, "AdamW", 0.0005, "0,1")
     # every profile key is a real notebook parameter (a typo would be rejected)
     assert set(profile) <= set(runner.notebook_parameters(nbdir / "06_bkai_finetuning.ipynb"))
+
+
+def test_conf_widget_filters_and_redraws(tmp_path):
+    """The notebook's confidence slider: it filters the stored predictions and redraws (no browser needed)."""
+    import numpy as np
+    from PIL import Image
+
+    from labkit import finetune
+
+    img = tmp_path / "a.jpg"
+    Image.new("RGB", (64, 48)).save(img)
+    quads = np.array([[[1, 1], [10, 1], [10, 10], [1, 10]], [[20, 20], [30, 20], [30, 30], [20, 30]]])
+    preds = {str(img): {"quads": quads, "scores": np.array([0.9, 0.3])}}
+    kept = finetune.filter_predictions(preds, 0.5)[str(img)]
+    assert kept["scores"].tolist() == [0.9] and kept["quads"].tolist() == quads[:1].tolist()
+    box = finetune.conf_widget(preds, conf=0.2)
+    assert box.kept == 2
+    box.slider.value = 0.5  # what moving the slider does: the observer redraws
+    assert box.kept == 1
+    box.slider.value = 0.95
+    assert box.kept == 0
