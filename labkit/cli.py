@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
 import sys
 
@@ -86,7 +87,15 @@ def cmd_params(args) -> int:
     from labkit import runner
 
     nb = runner.resolve_notebook(args.notebook)
-    rows = [{"name": k, "type": v["inferred_type_name"], "default": v["default"], "help": v["help"]}
+    def type_of(v):
+        if v["inferred_type_name"] not in (None, "None"):
+            return v["inferred_type_name"]
+        try:  # papermill infers types only from annotations; fall back to the default's type
+            return type(ast.literal_eval(v["default"])).__name__
+        except (ValueError, SyntaxError):
+            return "?"
+
+    rows = [{"name": k, "type": type_of(v), "default": v["default"], "help": v["help"]}
             for k, v in runner.notebook_parameters(nb).items()]
     print(runner.format_table(rows))
     return 0
