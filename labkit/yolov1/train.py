@@ -136,13 +136,20 @@ class _EpochState(keras.callbacks.Callback):
 
 
 def load_history(run_dir) -> dict:
-    """The CSV log of a run as ``{column: np.ndarray}`` (all epochs, across resumes)."""
+    """The CSV log of a run as ``{column: np.ndarray}`` (all epochs, across resumes; columns Keras left
+    empty, such as ``val_*`` without validation data, are dropped)."""
     p = Path(run_dir) / "history.csv"
     if not p.is_file():
         return {}
     with open(p) as f:
         rows = list(csv.DictReader(f))
-    return {k: np.array([float(r[k]) for r in rows]) for k in (rows[0] if rows else {})}
+    out = {}
+    for k in (rows[0] if rows else {}):
+        # Keras writes "NA" for columns it has no value for (e.g. val_* when training without validation)
+        v = np.array([float(r[k]) if r[k] not in ("", "NA") else np.nan for r in rows])
+        if not np.isnan(v).all():
+            out[k] = v
+    return out
 
 
 def fit(model, train_ds, val_ds=None, epochs: int = 30, run_dir="runs/yolov1", resume: bool = True,
@@ -177,6 +184,7 @@ def fit(model, train_ds, val_ds=None, epochs: int = 30, run_dir="runs/yolov1", r
     if progress:
         cbs.append(TqdmCallback(epochs, initial_epoch))
     cbs += list(extra_callbacks)
+    # the datasets of make_dataset shuffle themselves (Keras would only warn that it cannot)
     model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=initial_epoch, callbacks=cbs,
-              verbose=verbose)
+              verbose=verbose, shuffle=False)
     return model, load_history(run_dir)
