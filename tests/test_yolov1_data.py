@@ -4,8 +4,9 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from labkit.yolov1.data import (affine_boxes, affine_image, load_image, make_dataset,  # noqa: E402
-                                python_generator_batches, random_affine, random_hsv, records_to_arrays)
+from labkit.yolov1.data import (affine_boxes, affine_image, affine_images, load_image, make_dataset,  # noqa: E402
+                                python_generator_batches, random_affine, random_hsv, records_to_arrays,
+                                xla_available)
 from labkit.yolov1.encode import encode_targets  # noqa: E402
 from labkit.yolov1.voc import VOCFormatError, parse_voc_xml, read_voc  # noqa: E402
 from yolov1_helpers import make_voc, voc_xml  # noqa: E402
@@ -186,3 +187,36 @@ def test_pipeline_targets_and_images_match_reference(tmp_path):
     t1 = t1.numpy()
     assert set(np.unique(t1[..., 4])) <= {0.0, 1.0}
     assert ((t1[..., 0:4] >= 0) & (t1[..., 0:4] <= 1)).all()
+
+
+def test_random_hsv_xla_and_plain_paths_agree():
+    img = np.random.default_rng(2).uniform(0, 255, (3, 16, 16, 3)).astype(np.float32)
+    outs = []
+    for jit in (False, True):
+        if jit and not xla_available():
+            continue
+        tf.random.set_seed(5)
+        outs.append(random_hsv(img, 1.5, jit=jit).numpy())
+    for o in outs[1:]:
+        np.testing.assert_allclose(o, outs[0], atol=1e-5)
+
+
+def test_affine_float_output_is_the_unrounded_uint8_output():
+    img = np.random.default_rng(3).integers(0, 256, (2, 20, 20, 3)).astype(np.uint8)
+    s, t = tf.constant([0.9, 1.1]), tf.constant([0.05, -0.1])
+    u8 = affine_images(img, s, t, -t).numpy()
+    f32 = affine_images(img, s, t, -t, out_dtype=tf.float32).numpy()
+    assert u8.dtype == np.uint8 and f32.dtype == np.float32
+    np.testing.assert_allclose(np.round(f32), u8, atol=0)
+
+
+def test_python_generator_with_augmentation_gives_well_formed_batches(tmp_path):
+    root, _ = make_voc(tmp_path / "VOC", n=5)
+    tr = read_voc(root, "trainval", verbose=False)
+    tf.random.set_seed(0)
+    batches = list(python_generator_batches(tr, imgsz=32, batch_size=2, augment=True))
+    assert [len(x) for x, _ in batches] == [2, 2, 1]
+    x = np.concatenate([b[0] for b in batches])
+    y = np.concatenate([b[1] for b in batches])
+    assert x.shape == (5, 32, 32, 3) and x.min() >= 0 and x.max() <= 1
+    assert set(np.unique(y[..., 4])) <= {0.0, 1.0} and ((y[..., :4] >= 0) & (y[..., :4] <= 1)).all()

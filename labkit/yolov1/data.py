@@ -21,7 +21,7 @@ import tensorflow as tf
 from labkit.yolov1.encode import encode_targets_batch_tf
 
 __all__ = ["records_to_arrays", "load_image", "affine_boxes", "affine_image", "affine_images", "random_affine",
-           "random_affine_batch", "random_hsv", "make_dataset", "python_generator_batches"]
+           "random_affine_batch", "random_hsv", "xla_available", "make_dataset", "python_generator_batches"]
 
 
 def records_to_arrays(voc, use_difficult: bool = False):
@@ -62,14 +62,15 @@ def affine_boxes(boxes, scale, tx, ty):
     return scale * (boxes - 0.5) + 0.5 + t
 
 
-def affine_images(images, scale, tx, ty, fill_value: float = 127.0):
+def affine_images(images, scale, tx, ty, fill_value: float = 127.0, out_dtype=None):
     """Batched :func:`affine_image`: ``images`` (n, H, W, C), ``scale``/``tx``/``ty`` (n,).
 
     Scale-about-the-centre plus translation is axis-aligned, so the whole batch is one
-    ``tf.image.crop_and_resize``: output pixel index ``u`` samples input index ``u / scale + offset``."""
+    ``tf.image.crop_and_resize``: output pixel index ``u`` samples input index ``u / scale + offset``.
+    The result has ``out_dtype`` (default: the input's; ``tf.float32`` skips rounding back to uint8)."""
     images = tf.convert_to_tensor(images)
-    dtype = images.dtype
-    img = tf.cast(images, tf.float32)
+    dtype = tf.as_dtype(out_dtype) if out_dtype is not None else images.dtype
+    img = images if images.dtype in (tf.uint8, tf.float32) else tf.cast(images, tf.float32)  # crop_and_resize reads both
     H = tf.cast(tf.shape(img)[1], tf.float32)
     W = tf.cast(tf.shape(img)[2], tf.float32)
     s = tf.cast(scale, tf.float32)
@@ -85,6 +86,8 @@ def affine_images(images, scale, tx, ty, fill_value: float = 127.0):
                                    method="bilinear", extrapolation_value=fill_value)
     if dtype.is_integer:
         out = tf.cast(tf.clip_by_value(tf.round(out), 0, 255), dtype)
+    elif dtype != tf.float32:
+        out = tf.cast(out, dtype)
     return out
 
 
@@ -95,15 +98,15 @@ def affine_image(image, scale, tx, ty, fill_value: float = 127.0):
 
 
 def random_affine_batch(images, boxes, labels, max_scale: float = 0.2, max_translate: float = 0.2,
-                        min_visible: float = 0.3, seed=None):
+                        min_visible: float = 0.3, seed=None, out_dtype=None):
     """Batched random scale in ``[1-max_scale, 1+max_scale]`` and translation in ``±max_translate``, one
     draw per image; boxes ``(n, M, 4)`` are moved with the pixels, clipped, and dropped (label -> -1)
-    when less than ``min_visible`` of their area stays in the image."""
+    when less than ``min_visible`` of their area stays in the image. ``out_dtype``: see :func:`affine_images`."""
     n = tf.shape(images)[0]
     rnd = tf.random.uniform(tf.stack([n, 3]), -1.0, 1.0, seed=seed)
     s = 1.0 + max_scale * rnd[:, 0]
     tx, ty = max_translate * rnd[:, 1], max_translate * rnd[:, 2]
-    images = affine_images(images, s, tx, ty)
+    images = affine_images(images, s, tx, ty, out_dtype=out_dtype)
     nb = affine_boxes(boxes, s, tx, ty)
     area = (nb[..., 2] - nb[..., 0]) * (nb[..., 3] - nb[..., 1])
     cb = tf.clip_by_value(nb, 0.0, 1.0)
@@ -121,26 +124,53 @@ def random_affine(image, boxes, labels, max_scale: float = 0.2, max_translate: f
     return im[0], b[0], l[0]
 
 
-def random_hsv(images, max_factor: float = 1.5, seed=None):
+def _hsv_scale(img, fsat, fval):
+    """The per-pixel part of :func:`random_hsv`: ``img`` float in [0, 255], factors broadcastable per image."""
+    img = tf.cast(img, tf.float32)  # [0, 255]; the /255 is folded into a, b
+    v = tf.reduce_max(img, axis=-1, keepdims=True) / 255.0
+    mn = tf.reduce_min(img, axis=-1, keepdims=True) / 255.0
+    fs = tf.where(v - mn > 0, tf.minimum(fsat, tf.math.divide_no_nan(v, v - mn)), 1.0)  # new S <= 1
+    fv = tf.where(v > 0, tf.minimum(fval, tf.math.divide_no_nan(1.0, v)), 1.0)  # new V <= 1
+    a = fv * fs / 255.0
+    b = fv * v * (1.0 - fs)
+    return tf.clip_by_value(img * a + b, 0.0, 1.0)
+
+
+_hsv_scale_xla = tf.function(_hsv_scale, jit_compile=True)
+_XLA_OK = None
+
+
+def xla_available() -> bool:
+    """True if XLA can compile on this machine's CPU/GPU (probed once with a tiny input)."""
+    global _XLA_OK
+    if _XLA_OK is None:
+        try:
+            x = tf.zeros((1, 2, 2, 3))
+            _XLA_OK = bool(np.isfinite(_hsv_scale_xla(x, tf.ones((1, 1, 1, 1)), tf.ones((1, 1, 1, 1))).numpy()).all())
+        except Exception:  # no XLA in this TensorFlow build
+            _XLA_OK = False
+    return _XLA_OK
+
+
+def random_hsv(images, max_factor: float = 1.5, seed=None, jit: bool | None = None):
     """Multiply saturation and value (exposure) in HSV space by independent factors in
     ``[1/max_factor, max_factor]`` (log-uniform, one pair per image), clipping S and V to 1 as an HSV
     round trip would.
 
     Computed directly in RGB (the same result as ``rgb_to_hsv`` -> scale -> ``hsv_to_rgb``, a test checks
     it, and much cheaper): with ``V = max(r,g,b)``, scaling S by ``f`` is ``c' = V + f (c - V)`` and scaling
-    V by ``g`` is ``c'' = g c'``. ``images``: (H, W, 3) or (n, H, W, 3), uint8 or float in [0, 255];
-    returns float32 in [0, 1]."""
-    img = tf.cast(images, tf.float32) / 255.0
+    V by ``g`` is ``c'' = g c'``, i.e. one per-pixel affine map ``c'' = a c + b`` with ``a = g f`` and
+    ``b = g V (1 - f)``. With ``jit`` (default: when :func:`xla_available`) XLA fuses these element-wise
+    steps into one pass over the image, about 3x faster on CPU. ``images``: (H, W, 3) or (n, H, W, 3),
+    uint8 or float in [0, 255]; returns float32 in [0, 1]."""
+    images = tf.convert_to_tensor(images)
     lo = -math.log(max_factor)
-    shape = tf.concat([tf.shape(img)[:-3], [1, 1, 1]], 0)
+    shape = tf.concat([tf.shape(images)[:-3], [1, 1, 1]], 0)
     fsat = tf.exp(tf.random.uniform(shape, lo, -lo, seed=seed))
     fval = tf.exp(tf.random.uniform(shape, lo, -lo, seed=seed))
-    v = tf.reduce_max(img, axis=-1, keepdims=True)
-    mn = tf.reduce_min(img, axis=-1, keepdims=True)
-    fs = tf.where(v - mn > 0, tf.minimum(fsat, tf.math.divide_no_nan(v, v - mn)), 1.0)  # new S <= 1
-    img = v + fs * (img - v)
-    fv = tf.where(v > 0, tf.minimum(fval, tf.math.divide_no_nan(1.0, v)), 1.0)  # new V <= 1
-    return tf.clip_by_value(img * fv, 0.0, 1.0)
+    if jit is None:
+        jit = xla_available()
+    return (_hsv_scale_xla if jit else _hsv_scale)(images, fsat, fval)
 
 
 def make_dataset(voc, imgsz: int = 112, S: int = 7, B: int = 2, C: int | None = None, batch_size: int = 32,
@@ -174,8 +204,8 @@ def make_dataset(voc, imgsz: int = 112, S: int = 7, B: int = 2, C: int | None = 
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
 
     def prep(img, b, l):
-        if augment:
-            img, b, l = random_affine_batch(img, b, l, max_scale, max_translate)
+        if augment:  # the warped batch stays float32 (no rounding back to uint8) on its way to the HSV step
+            img, b, l = random_affine_batch(img, b, l, max_scale, max_translate, out_dtype=tf.float32)
             img = random_hsv(img, hsv_factor)
         else:
             img = tf.cast(img, tf.float32) / 255.0
@@ -188,10 +218,13 @@ def make_dataset(voc, imgsz: int = 112, S: int = 7, B: int = 2, C: int | None = 
 
 
 def python_generator_batches(voc, imgsz: int = 112, S: int = 7, B: int = 2, C: int | None = None,
-                             batch_size: int = 32):
+                             batch_size: int = 32, augment: bool = False, max_scale: float = 0.2,
+                             max_translate: float = 0.2, hsv_factor: float = 1.5):
     """The source notebook's way, for comparison: a per-item Python generator that reads each image
     eagerly with TensorFlow, resizes it, and fills the label matrix in a Python loop, every epoch.
 
+    With ``augment`` each image also goes through the same augmentation as :func:`make_dataset`
+    (the same functions, called eagerly one image at a time), so the two produce the same kind of batch.
     (Kept for the benchmark; unlike the source it skips the images ``read_voc`` rejected, so it
     does not crash.)"""
     from labkit.yolov1.encode import encode_targets
@@ -201,10 +234,18 @@ def python_generator_batches(voc, imgsz: int = 112, S: int = 7, B: int = 2, C: i
     xs, ys = [], []
     for p, b, l in zip(paths, boxes, labels):
         img = tf.io.decode_image(tf.io.read_file(p), channels=3, expand_animations=False)
-        img = tf.image.resize(img, (imgsz, imgsz)) / 255.0
+        img = tf.image.resize(img, (imgsz, imgsz))
         keep = l >= 0
+        b, l = b[keep], l[keep]
+        if augment:
+            img, b, l = random_affine(tf.cast(tf.round(img), tf.uint8), b, l, max_scale, max_translate)
+            img = random_hsv(img, hsv_factor)
+            b, l = b.numpy(), l.numpy()
+            b, l = b[l >= 0], l[l >= 0]
+        else:
+            img = img / 255.0
         xs.append(img.numpy())
-        ys.append(encode_targets(b[keep], l[keep], S, B, C))
+        ys.append(encode_targets(b, l, S, B, C))
         if len(xs) == batch_size:
             yield np.stack(xs), np.stack(ys)
             xs, ys = [], []
