@@ -52,6 +52,10 @@ def test_plots_and_assignment_drawing(shapes):
     exp = plot_dfl_bins(axes[1:5], torch.zeros(4, 16))
     assert torch.allclose(exp, torch.full((4,), 7.5))  # uniform bins -> the middle distance
     draw_assignment(axes[5], x[0], res, batch, 0, list(shapes.classes))
+    # the drawing copies what it needs itself (detached, on the CPU): a tensor that requires grad draws too
+    n_pos = sum(len(c.get_offsets()) for c in axes[5].collections[1:])
+    assert n_pos == int(res.assignment.fg_mask[0].sum())
+    draw_assignment(axes[4], x[0].clone().requires_grad_(), res, batch, 0)
     plt.close(fig)
 
 

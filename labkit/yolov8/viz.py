@@ -89,19 +89,23 @@ def draw_assignment(ax, image: torch.Tensor, result, batch: dict, index: int = 0
 
     Ground-truth boxes (dashed), the candidate anchor points inside each box (small grey dots) and the
     positive anchors (large, coloured by the ground truth they were assigned to, sized by level).
+    Tensors may live on any device (a GPU training run): what is drawn is copied to the CPU here.
     """
     from matplotlib.patches import Rectangle
 
     from labkit.viz import colour
 
+    image = image.detach().cpu()
     _, h, w = image.shape
     ax.imshow(image.permute(1, 2, 0).numpy())
-    sel = batch["batch_idx"] == index
-    cls = batch["cls"].view(-1)[sel].long()
-    xywh = batch["bboxes"][sel] * torch.tensor([w, h, w, h])
+    batch_idx, bcls, bboxes = (batch[k].detach().cpu() for k in ("batch_idx", "cls", "bboxes"))
+    sel = batch_idx == index
+    cls = bcls.view(-1)[sel].long()
+    xywh = bboxes[sel] * torch.tensor([w, h, w, h])
     a = result.assignment
-    pts, st = result.anchor_points, result.stride[:, 0]
-    cand = a.candidates[index].any(0)
+    pts, st = result.anchor_points.detach().cpu(), result.stride[:, 0].detach().cpu()
+    cand = a.candidates[index].any(0).cpu()
+    fg, gt_idx = a.fg_mask[index].cpu(), a.gt_idx[index].cpu()
     ax.scatter(pts[cand, 0], pts[cand, 1], s=3, c="lightgrey", label="candidate (centre in box)")
     for g, ((cx, cy, bw, bh), c) in enumerate(zip(xywh.tolist(), cls.tolist())):
         col = colour(g)
@@ -109,7 +113,7 @@ def draw_assignment(ax, image: torch.Tensor, result, batch: dict, index: int = 0
         if class_names is not None:
             ax.text(cx - bw / 2, cy - bh / 2, class_names[c], fontsize=7, color="white", va="bottom",
                     bbox=dict(facecolor=col, edgecolor="none", pad=1, alpha=0.8))
-        pos = a.fg_mask[index] & (a.gt_idx[index] == g)
+        pos = fg & (gt_idx == g)
         sizes = torch.tensor([LEVEL_STYLE.get(float(s), ("", 10))[1] for s in st[pos]]) * 3
         ax.scatter(pts[pos, 0], pts[pos, 1], s=sizes.numpy(), c=col, edgecolors="black", linewidths=0.5)
     ax.set_xlim(0, w)
