@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from labkit.active import pool as P
-from labkit.active.loop import LoopConfig, loop_steps, run_loop
+from labkit.active.loop import LoopConfig, SharedTrainer, loop_steps, run_experiment, run_loop, train_once
 from labkit.active.strategies import Predictions
 
 
@@ -271,3 +271,71 @@ def test_loop_never_touches_source_files(tmp_path, data):
              log=None)
     assert P.checksums(pool + val + lab) == before
     assert sorted(str(p) for p in tmp_path.rglob("*") if "work" not in p.parts) == listing
+
+
+def test_shared_trainer_trains_identical_rounds_once(tmp_path, data):
+    """Round 0 is the same for every strategy of a seed: trained once, reused, and the loops' results unchanged."""
+    pool, val = data
+    cfg = LoopConfig(rounds=2, budget=3, initial=4, epochs=1, seed=3)
+    plain = {}
+    for s in ("random", "least_confidence"):
+        f = Fakes()
+        plain[s] = _state(run_loop(tmp_path / "plain" / s, pool, val, ["a", "b"],
+                                   LoopConfig(**{**cfg.__dict__, "strategy": s}), f.trainer, f.scorer, log=None))
+    f = Fakes()
+    calls = []
+
+    def counting(*a):
+        calls.append(a[1])
+        return f.trainer(*a)
+
+    shared = {}
+    for s in ("random", "least_confidence"):
+        tr = SharedTrainer(counting, tmp_path / "cache", {"epochs": 1})
+        shared[s] = _state(run_loop(tmp_path / "shared" / s, pool, val, ["a", "b"],
+                                    LoopConfig(**{**cfg.__dict__, "strategy": s}), tr, f.scorer, log=None))
+    assert shared == plain  # same tables, same picks
+    assert calls.count(0) == 1 and len(calls) == 2 * 3 - 1  # round 0 trained once for two strategies
+    # another setting (here: epochs) is another training
+    tr = SharedTrainer(counting, tmp_path / "cache", {"epochs": 2})
+    run_loop(tmp_path / "other", pool, val, ["a", "b"], LoopConfig(**{**cfg.__dict__, "rounds": 0}), tr, f.scorer,
+             log=None)
+    assert calls.count(0) == 2 and tr.hits == 0
+
+
+def test_run_experiment_with_fakes_and_train_once_cache(tmp_path, data):
+    pool, val = data
+    cfg = LoopConfig(rounds=1, budget=2, initial=3, epochs=1)
+    fakes = {}
+
+    def factory(c):
+        return fakes.setdefault(c.strategy + str(c.seed), Fakes()).trainer
+
+    out = run_experiment(tmp_path / "exp", pool, val, ["a", "b"], ["random", "binary_entropy-sum"], [0, 1], cfg,
+                         trainer_factory=factory, scorer_factory=lambda c: Fakes().scorer, progress=False, log=None)
+    assert sorted(out["loops"]) == ["binary_entropy-sum", "random"]
+    assert [len(t) for t in out["loops"]["random"]] == [2, 2]
+    assert [f["images"] for f in out["full"]] == [24, 24] and all(f["epochs"] == 2 for f in out["full"])
+    assert all(Path(f["weights"]).is_file() for f in out["full"])
+    f = Fakes()
+    res = train_once(tmp_path / "seed", pool[:5], val, ["a"], cfg, epochs=3, trainer=f.trainer)
+    assert (res["images"], res["epochs"], f.calls) == (5, 3, 1)
+    assert train_once(tmp_path / "seed", pool[:5], val, ["a"], cfg, epochs=3, trainer=f.trainer) == res
+    assert f.calls == 1  # cached
+
+
+def test_drop_tensorboard_keeps_other_callbacks():
+    from types import SimpleNamespace
+
+    from labkit.active.loop import _drop_tensorboard
+
+    def mine(trainer):
+        pass
+
+    def tb(trainer):
+        pass
+
+    tb.__module__ = "ultralytics.utils.callbacks.tensorboard"
+    tr = SimpleNamespace(callbacks={"on_train_start": [mine, tb], "on_fit_epoch_end": [tb]})
+    _drop_tensorboard(tr)
+    assert tr.callbacks == {"on_train_start": [mine], "on_fit_epoch_end": []}

@@ -73,6 +73,34 @@ def test_aggregations_and_sum_bias_toward_crowded_images():
         S.aggregate([1], "median")
 
 
+def test_least_confidence_min_is_the_source_image_score():
+    """``min`` of per-box least confidence is the source's ``1 - max(conf)``; ``max`` measures the faintest box."""
+    probs = [[[0.9, 0.0], [0.012, 0.0]],   # one clear object + a faint box kept by the low NMS threshold
+             [[0.3, 0.1], [0.011, 0.0]],   # nothing clear: the source's pick
+             [[0.6, 0.2], [0.5, 0.4], [0.010, 0.0]]]
+    preds = _preds(probs)
+    st = S.make_strategy("least_confidence-min")
+    assert (st.how, st.name) == ("min", "least_confidence-min")
+    idx, s = st.select(preds, 1)
+    np.testing.assert_allclose(s, [1 - max(max(b) for b in im) for im in probs])
+    assert idx.tolist() == [1]
+    # max aggregation ranks by the faintest box: ~0.99 everywhere, decided by noise below the threshold
+    s_max = S.make_strategy("least_confidence").score(preds)
+    assert s_max.min() > 0.98 and np.argmax(s_max) == 2
+
+
+def test_strategy_names_carry_their_aggregation():
+    assert S.make_strategy("binary_entropy-sum").how == "sum"
+    assert S.make_strategy("entropy-topk", how="max").how == "topk"  # the suffix wins over how=
+    assert S.make_strategy("qbc-mean").how == "mean"
+    assert S.make_strategy("hybrid-min").uncertainty.how == "min"
+    assert isinstance(S.make_strategy("random", how="sum"), S.Random)  # random ignores how=
+    with pytest.raises(ValueError, match="takes no aggregation"):
+        S.make_strategy("coreset-max")
+    with pytest.raises(ValueError, match="unknown strategy"):
+        S.make_strategy("least_confidence-median")
+
+
 def test_binary_entropy_strategy_prefers_boxes_near_half():
     preds = _preds([[[0.99, 0.0]], [[0.52, 0.1]], [[0.05, 0.01]]])
     idx, _ = S.make_strategy("binary_entropy").select(preds, 1)

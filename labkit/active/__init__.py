@@ -9,4 +9,4 @@ pool scoring, and a loop runner with label-efficiency curves (notebook 07).
 """
 from .pool import ManifestError, PoolManifest  # noqa: F401
 from .strategies import Predictions, make_strategy, STRATEGIES  # noqa: F401
-from .loop import LoopConfig, run_loop, run_experiment, train_full_pool, plot_label_efficiency  # noqa: F401
+from .loop import LoopConfig, run_loop, run_experiment, train_once, train_full_pool, plot_label_efficiency  # noqa: F401

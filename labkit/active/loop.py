@@ -29,8 +29,8 @@ from .pool import ManifestError, PoolManifest, atomic_write_text, count_boxes, w
 from .scoring import predict_pool, subset_indices
 from .strategies import Predictions, Random, Strategy, make_strategy
 
-__all__ = ["LoopConfig", "UltralyticsTrainer", "UltralyticsScorer", "run_loop", "loop_steps", "train_full_pool",
-           "run_experiment", "curves", "plot_label_efficiency"]
+__all__ = ["LoopConfig", "UltralyticsTrainer", "UltralyticsScorer", "SharedTrainer", "run_loop", "loop_steps",
+           "train_once", "train_full_pool", "run_experiment", "curves", "plot_label_efficiency"]
 
 # settings that define a loop; a manifest made with other values of these cannot be resumed
 _IDENTITY = ("strategy", "how", "rounds", "budget", "initial", "epochs", "warm_start", "model", "imgsz", "seed",
@@ -56,7 +56,9 @@ class LoopConfig:
         conf: NMS confidence threshold when scoring (low on purpose: uncertain boxes are the point).
         committee: for query-by-committee, how many earlier rounds' weights join the current model (which also
             votes a second time on horizontally flipped images).
-        train_kwargs: extra keyword arguments for ``model.train`` (e.g. ``optimizer``, ``lr0``).
+        tensorboard: keep Ultralytics' TensorBoard logging for each round's run (off: it traces the model on
+            every ``train`` call, seconds per round on a CPU).
+        train_kwargs: extra keyword arguments for ``model.train`` (e.g. ``optimizer``, ``lr0``, ``nbs``).
     """
 
     strategy: str = "random"
@@ -75,6 +77,7 @@ class LoopConfig:
     subset: int | float | None = None
     conf: float = 0.01
     committee: int = 2
+    tensorboard: bool = False
     train_kwargs: dict = field(default_factory=dict)
 
     def identity(self) -> dict:
@@ -85,6 +88,15 @@ class LoopConfig:
 # ------------------------------------------------------------------------------------------------
 # Default trainer and scorer (Ultralytics)
 # ------------------------------------------------------------------------------------------------
+def _drop_tensorboard(trainer) -> None:
+    """Remove Ultralytics' TensorBoard callbacks from one trainer (the global setting stays as it is).
+
+    With TensorBoard enabled, every ``train`` call traces the model to draw its graph (about 3 s on a CPU):
+    more than a whole small round costs. A loop makes many tiny runs that nobody opens in TensorBoard."""
+    for event, fns in trainer.callbacks.items():
+        trainer.callbacks[event] = [f for f in fns if "tensorboard" not in getattr(f, "__module__", "")]
+
+
 class UltralyticsTrainer:
     """``trainer(data_yaml, round, init_weights, out_dir, seed) -> (metrics, weights)`` with Ultralytics.
 
@@ -102,6 +114,8 @@ class UltralyticsTrainer:
 
         c = self.cfg
         model = YOLO(init_weights) if init_weights else yolo_model(c.model, verbose=False)
+        if not c.tensorboard:
+            model.add_callback("on_pretrain_routine_start", _drop_tensorboard)
         kw = dict(data=str(data_yaml), epochs=c.epochs, imgsz=c.imgsz, batch=c.batch, workers=c.workers,
                   device=ultralytics_device(c.device), seed=int(seed), deterministic=True,
                   project=str(Path(out_dir).parent), name=Path(out_dir).name, exist_ok=True,
@@ -128,6 +142,48 @@ class UltralyticsScorer:
         preds = predict_pool(weights, paths, embed=True, **kw)
         preds.committee = [predict_pool(w, paths, embed=False, desc="committee", flip=f, **kw) for w, f in committee]
         return preds
+
+
+class SharedTrainer:
+    """Wraps a trainer so that identical trainings run once and are shared between loops.
+
+    Every strategy of one seed starts from the same random initial set and trains round 0 identically, so
+    ``S`` strategies would pay for the same round-0 training ``S`` times. A training is identified by what
+    determines it — the labelled list, the val list, the initial weights (by content), the seed and the
+    training settings — and its metrics and weights are stored under ``cache_dir/<key>``. Training is
+    deterministic for fixed inputs (Ultralytics ``deterministic=True``), so reusing it changes nothing but the
+    time. Weights in the cache are only ever read.
+    """
+
+    def __init__(self, trainer: Callable, cache_dir: str | Path, settings: dict | None = None):
+        self.trainer, self.cache_dir, self.settings = trainer, Path(cache_dir), settings or {}
+        self.hits = 0
+
+    def key(self, data_yaml: Path, init_weights: str | None, seed: int) -> str:
+        import hashlib
+
+        d = Path(data_yaml).parent
+        h = hashlib.sha256()
+        for f in ("train.txt", "val.txt"):
+            h.update(sorted((d / f).read_text().split()).__repr__().encode())
+        if init_weights and Path(init_weights).is_file():
+            h.update(hashlib.sha256(Path(init_weights).read_bytes()).digest())
+        else:
+            h.update(repr(init_weights).encode())
+        h.update(json.dumps({"seed": int(seed), **self.settings}, sort_keys=True, default=str).encode())
+        return h.hexdigest()[:16]
+
+    def __call__(self, data_yaml: Path, rnd: int, init_weights: str | None, out_dir: Path, seed: int):
+        where = self.cache_dir / self.key(data_yaml, init_weights, seed)
+        done = where / "done.json"
+        if done.exists():
+            rec = json.loads(done.read_text())
+            if Path(rec["weights"]).is_file():
+                self.hits += 1
+                return rec["metrics"], rec["weights"]
+        metrics, weights = self.trainer(data_yaml, rnd, init_weights, where / "train", seed)
+        atomic_write_text(done, json.dumps({"metrics": metrics, "weights": str(weights)}, indent=1))
+        return metrics, weights
 
 
 # ------------------------------------------------------------------------------------------------
@@ -179,8 +235,7 @@ def run_loop(workdir: str | Path, pool: Sequence[str], val: Sequence[str], names
     """
     workdir = Path(workdir)
     mpath = workdir / "manifest.json"
-    strategy = strategy or make_strategy(cfg.strategy, **({} if cfg.strategy in ("random", "coreset") else
-                                                           {"how": cfg.how}))
+    strategy = strategy or make_strategy(cfg.strategy, how=cfg.how)
     trainer = trainer or UltralyticsTrainer(cfg)
     scorer = scorer or UltralyticsScorer(cfg, progress=progress)
     say = log or (lambda s: None)
@@ -247,26 +302,34 @@ def run_loop(workdir: str | Path, pool: Sequence[str], val: Sequence[str], names
 # ------------------------------------------------------------------------------------------------
 # Baseline, experiments, curves
 # ------------------------------------------------------------------------------------------------
+def train_once(workdir: str | Path, images: Sequence[str], val: Sequence[str], names: Sequence[str],
+               cfg: LoopConfig, epochs: int, trainer: Callable | None = None, cache: str = "result.json") -> dict:
+    """One training of ``cfg.model`` on ``images`` for ``epochs``, validated on ``val``; cached in
+    ``workdir/<cache>``. Returns ``{"images", "boxes", "epochs", "seed", "map50", "map50_95", "weights"}``."""
+    workdir = Path(workdir)
+    out = workdir / cache
+    if out.exists():
+        return json.loads(out.read_text())
+    c = LoopConfig(**{**asdict(cfg), "epochs": int(epochs)})
+    trainer = trainer or UltralyticsTrainer(c)
+    data_yaml = write_dataset_yaml(workdir / "data", [str(Path(p).resolve()) for p in images],
+                                   [str(Path(p).resolve()) for p in val], names)
+    metrics, weights = trainer(data_yaml, 0, None, workdir / "train", cfg.seed * 1000)
+    res = {"images": len(images), "boxes": count_boxes(images), "epochs": int(epochs), "seed": cfg.seed, **metrics,
+           "weights": str(weights)}
+    atomic_write_text(out, json.dumps(res, indent=1))
+    return res
+
+
 def train_full_pool(workdir: str | Path, pool: Sequence[str], val: Sequence[str], names: Sequence[str],
                     cfg: LoopConfig, trainer: Callable | None = None, epochs: int | None = None) -> dict:
     """Train on the whole pool (every image labelled), validate on the same val split; cached in ``full.json``.
 
     ``epochs`` defaults to the total a warm-started loop's last model has seen, ``epochs * (rounds + 1)``
-    (or ``epochs`` without warm start).
+    (or ``epochs`` without warm start). Starts from ``cfg.model``, like round 0 of the loops.
     """
-    workdir = Path(workdir)
-    out = workdir / "full.json"
-    if out.exists():
-        return json.loads(out.read_text())
     ep = epochs or (cfg.epochs * (cfg.rounds + 1) if cfg.warm_start else cfg.epochs)
-    c = LoopConfig(**{**asdict(cfg), "epochs": ep})
-    trainer = trainer or UltralyticsTrainer(c)
-    data_yaml = write_dataset_yaml(workdir / "data", [str(Path(p).resolve()) for p in pool],
-                                   [str(Path(p).resolve()) for p in val], names)
-    metrics, weights = trainer(data_yaml, 0, None, workdir / "train", cfg.seed * 1000)
-    res = {"images": len(pool), "boxes": count_boxes(pool), "epochs": ep, "seed": cfg.seed, **metrics}
-    atomic_write_text(out, json.dumps(res, indent=1))
-    return res
+    return train_once(workdir, pool, val, names, cfg, ep, trainer=trainer, cache="full.json")
 
 
 def run_experiment(root: str | Path, pool: Sequence[str], val: Sequence[str], names: Sequence[str],
@@ -274,7 +337,11 @@ def run_experiment(root: str | Path, pool: Sequence[str], val: Sequence[str], na
                    trainer_factory: Callable | None = None, scorer_factory: Callable | None = None,
                    progress: bool = True, log=print) -> dict:
     """Run every strategy with every seed (each its own resumable folder ``root/<strategy>-s<seed>``), plus
-    the whole-pool baseline; returns ``{"loops": {strategy: [table per seed]}, "full": [dict per seed]}``."""
+    the whole-pool baseline; returns ``{"loops": {strategy: [table per seed]}, "full": [dict per seed]}``.
+
+    Without a ``trainer_factory``, trainings are shared through :class:`SharedTrainer` (``root/trained``): the
+    round-0 model of a seed is trained once for all strategies.
+    """
     from tqdm.auto import tqdm
 
     root = Path(root)
@@ -282,8 +349,14 @@ def run_experiment(root: str | Path, pool: Sequence[str], val: Sequence[str], na
     jobs = [(s, seed) for s in strategies for seed in seeds]
     for s, seed in tqdm(jobs, desc="loops", disable=not progress):
         c = LoopConfig(**{**asdict(cfg), "strategy": s, "seed": int(seed)})
-        m = run_loop(root / f"{s}-s{seed}", pool, val, names, c,
-                     trainer=trainer_factory(c) if trainer_factory else None,
+        if trainer_factory:
+            trainer = trainer_factory(c)
+        else:
+            shared = {k: v for k, v in asdict(c).items() if k not in ("strategy", "how", "rounds", "budget",
+                                                                       "initial", "seed", "subset", "conf",
+                                                                       "committee")}
+            trainer = SharedTrainer(UltralyticsTrainer(c), root / "trained", shared)
+        m = run_loop(root / f"{s}-s{seed}", pool, val, names, c, trainer=trainer,
                      scorer=scorer_factory(c) if scorer_factory else None, progress=progress, log=log)
         out["loops"].setdefault(s, []).append(m.table())
     if full_pool:

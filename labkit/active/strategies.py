@@ -6,10 +6,13 @@ are independent sigmoids, one per class; ``Results.boxes`` keeps only the max, w
 "entropy over the confidences of different boxes" was not class uncertainty at all). Some strategies also
 use image embeddings (core-set, hybrid) or the predictions of a committee (query-by-committee).
 
-Per-box uncertainties are turned into one image score by an aggregation: ``max``, ``mean``, ``sum`` or
-``topk`` (mean of the ``topk`` largest). ``sum`` grows with the number of boxes, so it prefers crowded
-images whatever their uncertainty; ``mean`` dilutes one hard object among many easy ones; ``max`` and
-``topk`` sit in between.
+Per-box uncertainties are turned into one image score by an aggregation: ``max``, ``mean``, ``sum``,
+``topk`` (mean of the ``topk`` largest) or ``min``. ``sum`` grows with the number of boxes, so it prefers
+crowded images whatever their uncertainty; ``mean`` dilutes one hard object among many easy ones; ``max`` and
+``topk`` sit in between. ``min`` of least confidence is the source's image score, ``1 - max(conf)``: "the
+image whose *best* detection is weakest". It matters because scoring keeps boxes down to a low confidence:
+``max`` of least confidence then measures the faintest kept box (about ``1 - conf`` in every image), not the
+image. A strategy name may carry its aggregation: ``"least_confidence-min"``, ``"entropy-mean"``.
 
 All strategies are deterministic given their ``rng`` (the loop seeds it with ``(seed, round)``), so a
 resumed run selects exactly what an uninterrupted one would.
@@ -28,7 +31,7 @@ __all__ = [
 ]
 
 EPS = 1e-12
-AGGREGATIONS = ("max", "mean", "sum", "topk")
+AGGREGATIONS = ("max", "mean", "sum", "topk", "min")
 
 
 @dataclass
@@ -128,7 +131,8 @@ BOX_SCORES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 
 def aggregate(values, how: str = "max", topk: int = 3, empty: float = 1.0) -> float:
-    """One image score from its per-box scores: ``max``, ``mean``, ``sum`` or ``topk`` (mean of the largest ``topk``).
+    """One image score from its per-box scores: ``max``, ``mean``, ``sum``, ``topk`` (mean of the largest ``topk``)
+    or ``min``.
 
     ``empty`` is the score of an image without any kept box. The default 1.0 follows the source ("no
     detection = most uncertain"); a model that sees no object may also be right (empty background), so
@@ -145,6 +149,8 @@ def aggregate(values, how: str = "max", topk: int = 3, empty: float = 1.0) -> fl
         return float(v.sum())
     if how == "topk":
         return float(np.sort(v)[::-1][:max(1, int(topk))].mean())
+    if how == "min":
+        return float(v.min())
     raise ValueError(f"unknown aggregation {how!r}: use one of {AGGREGATIONS}")
 
 
@@ -416,7 +422,18 @@ STRATEGIES = {
 
 def make_strategy(name: str, **kwargs) -> Strategy:
     """A strategy by name: ``random``, ``least_confidence``, ``binary_entropy``, ``gaussian``, ``entropy``,
-    ``margin``, ``coreset``, ``qbc``, ``hybrid``; ``kwargs`` (e.g. ``how="topk"``) go to its constructor."""
+    ``margin``, ``coreset``, ``qbc``, ``hybrid``; ``kwargs`` (e.g. ``how="topk"``) go to its constructor.
+
+    A suffix names the aggregation and overrides ``how``: ``"least_confidence-min"`` is
+    ``make_strategy("least_confidence", how="min")``. ``random`` and ``coreset`` take no aggregation.
+    """
+    base, _, how = name.rpartition("-")
+    if base and how in AGGREGATIONS and base in STRATEGIES:
+        if base in ("random", "coreset"):
+            raise ValueError(f"strategy {base!r} takes no aggregation (got {name!r})")
+        name, kwargs = base, {**kwargs, "how": how}
     if name not in STRATEGIES:
         raise ValueError(f"unknown strategy {name!r}: use one of {sorted(STRATEGIES)}")
+    if name in ("random", "coreset"):
+        kwargs = {}
     return STRATEGIES[name](**kwargs)
