@@ -16,7 +16,7 @@ Adam        m ← β₁ m + (1 − β₁) g ;  s ← β₂ s + (1 − β₂) g �
                                     (m ← β₁ m − (1 − β₁) g), as the lecture writes it;
             ``eps_mode="paper"``:   θ ← θ − η m̂ ⊘ (√ŝ + ε)          (Kingma & Ba, PyTorch);
             ``eps_mode="keras"``:   θ ← θ − η_t m ⊘ (√s + ε),  η_t = η √(1 − β₂ᵗ) / (1 − β₁ᵗ)
-                                    (= "paper" with ε replaced by ε √(1 − β₂ᵗ); TF/Keras)
+                                    (= "paper" with ε replaced by ε / √(1 − β₂ᵗ); TF/Keras)
 AdamW       θ ← θ − η λ θ first (decoupled weight decay, with the current η), then the Adam step
             with the gradient that was computed at the old θ (Keras order; PyTorch does the same).
 ==========  =====================================================================================

@@ -103,6 +103,26 @@ def test_adam_conventions():
     assert O.relative_error(trajs["paper"], trajs["keras"]) > 1e-4
 
 
+def test_keras_adam_is_paper_adam_with_eps_divided_by_sqrt_one_minus_beta2_t():
+    """Keras' ε placement = the paper's with ε / √(1 − β₂ᵗ) (not ε · √(1 − β₂ᵗ)); checked step by step."""
+    rng = np.random.default_rng(2)
+    g = rng.normal(size=(10, 4)) * 1e-3
+    eps, b2 = 1e-3, 0.999
+    keras_form = O.Adam(0.01, eps=eps, beta2=b2)
+    theta = np.ones(4)
+    for t in range(1, 11):
+        # a fresh paper-form Adam with the same state, stepping with ε_t = ε / √(1 − β₂ᵗ)
+        paper = O.Adam(0.01, eps=eps / math.sqrt(1 - b2 ** t), beta2=b2, eps_mode="paper")
+        paper.t, paper.state = keras_form.t, {k: v.copy() for k, v in keras_form.state.items()}
+        expected = paper.step(theta, g[t - 1])
+        theta = keras_form.step(theta, g[t - 1])
+        np.testing.assert_allclose(theta, expected, rtol=1e-12, atol=0)
+    # the lecture's ε inside the root acts like an ε of √ε where √ŝ is small
+    lec = O.Adam(0.01, eps=1e-7, eps_mode="lecture").step(np.zeros(1), np.array([1e-9]))
+    pap = O.Adam(0.01, eps=math.sqrt(1e-7), eps_mode="paper").step(np.zeros(1), np.array([1e-9]))
+    np.testing.assert_allclose(lec, pap, rtol=1e-2)
+
+
 def test_paper_adam_matches_torch():
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(2)
