@@ -115,12 +115,23 @@ class Run:
         """Tidy per-epoch curves (see :func:`read_results`)."""
         return read_results(self.results_csv, run=self.name)
 
+    @property
+    def epochs_run(self) -> int:
+        """Epochs the run actually trained (fewer than asked when early stopping (``patience``) ended it)."""
+        return self.summary()["epochs"]
+
     def summary(self) -> dict:
-        """Best epoch by mAP50-95 (Ultralytics' fitness is 0.1·mAP50 + 0.9·mAP50-95), final metrics."""
+        """The best epoch — the one Ultralytics saved as ``best.pt`` — and its metrics, epochs run, time.
+
+        Ultralytics 8.4 keeps the epoch of highest *fitness*, and its detection fitness is mAP50-95 alone
+        (``DetMetrics.fitness``: weights ``[0, 0, 0, 1]`` on P, R, mAP50, mAP50-95; older versions used
+        ``0.1·mAP50 + 0.9·mAP50-95``). A later epoch replaces the best only when strictly better, so ties go to
+        the earliest epoch, as ``idxmax`` does.
+        """
         df = self.curves()
         wide = df.pivot_table(index="epoch", columns="metric", values="value")
-        fit = 0.1 * wide.get("mAP50", 0) + 0.9 * wide.get("mAP50-95", 0)
-        best_epoch = int(fit.idxmax()) if len(wide) else 0
+        fit = wide["mAP50-95"] if "mAP50-95" in wide else None
+        best_epoch = int(fit.idxmax()) if fit is not None and len(wide) else (int(wide.index.max()) if len(wide) else 0)
         out = {"run": self.name, "epochs": int(wide.index.max()) if len(wide) else 0, "best_epoch": best_epoch}
         for m in ("mAP50", "mAP50-95", "precision", "recall"):
             if m in wide:
@@ -240,7 +251,8 @@ def plot_curves(runs, metrics: Sequence[str] = ("mAP50", "mAP50-95", "train_box_
 
 
 def compare(runs):
-    """One row per run: epochs, best epoch (Ultralytics fitness), best mAP50 / mAP50-95 / P / R, time, optimizer."""
+    """One row per run: epochs run, best epoch (the ``best.pt`` one: highest mAP50-95, Ultralytics 8.4's fitness),
+    the mAP50 / mAP50-95 / P / R of that epoch, time, optimizer."""
     import pandas as pd
 
     return pd.DataFrame([r.summary() for r in runs]).set_index("run")

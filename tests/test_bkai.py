@@ -219,6 +219,10 @@ def test_bkai2022_naming_auto_and_explicit(tmp_path):
     assert sorted(p.name for p in (tmp_path / "o/labels/train").iterdir()) == ["1.txt", "27.txt", "img_a.txt"]
     assert bkai.detect_naming(["im0001.jpg", "im0002.jpg"]) == "vintext"
     assert bkai.label_key("im0010.jpg", "vintext") == "10" and bkai.label_key("10.jpg", "bkai2022") == "10"
+    assert bkai.label_file(gts, imgs / "27.jpg", "bkai2022") == gts / "gt_27.txt"
+    assert bkai.label_file(gts, "img_a.jpg") == gts / "gt_img_a.txt"  # auto: not im<digits> → bkai2022
+    assert bkai.label_file(gts, "im0027.jpg", "vintext") == gts / "gt_27.txt"  # zero padding dropped
+    assert bkai.label_file(gts, "im0099.jpg") is None and bkai.label_file(gts, "zz.jpg", "vintext") is None
     # forcing vintext on these names finds no labels, and says so
     rep = bkai.convert({"train": imgs}, gts, tmp_path / "o2", naming="vintext")
     assert rep.splits["train"]["images_out"] == 0 and len(rep.images_without_labels) == 3

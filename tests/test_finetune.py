@@ -33,8 +33,9 @@ def test_summary_uses_ultralytics_fitness_and_compare(tmp_path):
     (d / "results.csv").write_text(CSV)
     run = finetune.Run(name="A", dir=d, params={"optimizer": "AdamW", "lr0": 5e-4})
     s = run.summary()
-    # fitness 0.1*mAP50 + 0.9*mAP50-95: epoch 2 → 0.138, epoch 3 → 0.16 (epoch 3 wins despite a lower mAP50)
+    # Ultralytics 8.4's fitness is mAP50-95 alone: epoch 3 (0.15) wins despite a lower mAP50 than epoch 2
     assert s["best_epoch"] == 3 and s["best_mAP50"] == 0.25 and s["epochs"] == 3 and s["time_s"] == 14.0
+    assert run.epochs_run == 3
     d2 = tmp_path / "r2"
     d2.mkdir()
     (d2 / "results.csv").write_text(CSV.replace("0.15,", "0.11,"))
@@ -45,6 +46,28 @@ def test_summary_uses_ultralytics_fitness_and_compare(tmp_path):
     fig = finetune.plot_curves([run, finetune.Run(name="B", dir=d2)], offsets={"B": 3})
     ax = fig.axes[0]
     assert [line.get_label() for line in ax.lines] == ["A", "B"] and list(ax.lines[1].get_xdata()) == [4, 5, 6]
+
+
+def test_best_epoch_is_ultralytics_fitness(tmp_path):
+    """The recorded best epoch is the one Ultralytics saves as best.pt: its own fitness decides, not a copy."""
+    from ultralytics.utils.metrics import DetMetrics
+
+    # epoch 2: high mAP50, mAP50-95 0.14; epoch 3: low mAP50, mAP50-95 0.15. The old 0.1/0.9 weighting
+    # would pick epoch 2 (0.216 vs 0.16); Ultralytics 8.4 picks epoch 3.
+    d = tmp_path / "r"
+    d.mkdir()
+    (d / "results.csv").write_text(CSV.replace("0.30,                 0.12", "0.90,                 0.14"))
+    rows = {1: (0.3, 0.2, 0.10, 0.05), 2: (0.5, 0.4, 0.90, 0.14), 3: (0.6, 0.5, 0.25, 0.15)}
+
+    def ultra_fitness(p, r, m50, m):
+        dm = DetMetrics()
+        dm.box.all_ap = np.array([[m50] + [(10 * m - m50) / 9] * 9])  # AP at IoU 0.5 … 0.95: mean = m
+        dm.box.p, dm.box.r = np.array([p]), np.array([r])
+        return dm.fitness
+
+    best = max(rows, key=lambda e: (ultra_fitness(*rows[e]), -e))
+    s = finetune.Run(name="R", dir=d).summary()
+    assert best == 3 and s["best_epoch"] == best and s["best_mAP50"] == 0.25 and s["best_mAP50-95"] == 0.15
 
 
 def test_parse_device_multi_gpu_falls_back(capsys):

@@ -16,6 +16,11 @@ most 8 times. Coordinates may be floats and may fall outside the image.
 * ``"bkai2022"`` — the 2022 challenge release: image ``X.jpg`` ↔ ``gt_X.txt``;
 * ``"auto"`` (default) — chosen from the image names (``im<digits>`` → VinText).
 
+The naming is about file names only. :func:`convert_vintext` expects the VinText *folder layout*; the 2022
+release keeps its images and labels elsewhere (``train_imgs/training_img/``, ``train_gt/training_gt/``): pass
+those folders to :func:`convert` directly, e.g.
+``convert({"train": root / "train_imgs/training_img"}, root / "train_gt/training_gt", out)``.
+
 **What the converter fixes in the source notebook** (see ``SOURCE-NOTES.md``): ``split(",", 8)`` instead of
 ``split(",")`` (commas in text), float coordinates, boxes partly outside the image are *clipped* (Ultralytics
 drops the whole image when one label value is outside [0, 1]), EXIF orientation is applied to the
@@ -53,7 +58,7 @@ import numpy as np
 
 __all__ = [
     "NAMINGS", "DONT_CARE_POLICIES", "VINTEXT_SPLITS", "BKAIFormatError", "parse_line", "read_gt",
-    "image_size", "exif_orientation", "orient_points", "detect_naming", "label_key", "convert",
+    "image_size", "exif_orientation", "orient_points", "detect_naming", "label_key", "label_file", "convert",
     "convert_vintext", "ConvertReport", "make_vintext", "VinTextDataset", "quad_to_box", "WORDS",
 ]
 
@@ -225,6 +230,19 @@ def label_key(image_name: str, naming: str) -> str | None:
     if naming == "bkai2022":
         return stem
     raise ValueError(f"naming must be one of {NAMINGS[1:]}, got {naming!r}")
+
+
+def label_file(labels_dir, image, naming: str = "auto") -> Path | None:
+    """The ``gt_*.txt`` of one image in ``labels_dir`` under ``naming`` (``"auto"``: detected from this one
+    name), or ``None`` when there is none. Zero padding of the key is ignored, as in :func:`convert`."""
+    labels_dir, name = Path(labels_dir), Path(image).name
+    if naming == "auto":
+        naming = detect_naming([name])
+    key = label_key(name, naming)
+    if key is None:
+        return None
+    p = labels_dir / f"gt_{key}.txt"
+    return p if p.is_file() else _label_files(labels_dir).get(_normalise_key(key))
 
 
 def _label_files(labels_dir: Path) -> dict[str, Path]:
