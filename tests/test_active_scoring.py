@@ -133,3 +133,39 @@ def test_flip_member_maps_boxes_back(shapes, model, tmp_path):
     o, t = np.lexsort(np.round(pf.boxes[0], 2).T[::-1]), np.lexsort(np.round(back, 2).T[::-1])
     np.testing.assert_allclose(pf.boxes[0][o], back[t], atol=1e-3)
     np.testing.assert_allclose(pf.probs[0][o], pm.probs[0][t], atol=1e-5)
+
+
+def test_fused_copy_is_cached_until_the_weights_change(shapes, model, tmp_path):
+    """The fused copy is reused between calls (as Ultralytics reuses its predictor), but never when stale."""
+    import copy
+
+    from labkit.active import scoring
+
+    m = copy.deepcopy(model)
+    paths = [str(p) for p in shapes.images("train")[:3]]
+    kw = dict(imgsz=64, conf=0.25, progress=False, embed=False)
+    a = predict_pool(m, paths, **kw)
+    net = scoring._network(m, "cpu", channels_last=True)
+    assert scoring._network(m, "cpu", channels_last=True) is net  # cached
+    # an in-place change (what an optimizer step does) invalidates the cache
+    head = m.model.model[-1]
+    with torch.no_grad():
+        for seq in head.cv3:
+            seq[-1].bias.add_(1.0)
+    assert scoring._network(m, "cpu", channels_last=True) is not net
+    b = predict_pool(m, paths, **kw)
+    assert np.mean([p.mean() for p in b.probs]) > np.mean([p.mean() for p in a.probs]) + 0.05  # higher logits
+    # so does loading other weights
+    m.model.load_state_dict(model.model.state_dict())
+    c = predict_pool(m, paths, **kw)
+    for x, y in zip(a.probs, c.probs):
+        np.testing.assert_allclose(x, y, atol=1e-6)
+    # weights files are keyed by path, size and modification time
+    w = tmp_path / "w.pt"
+    m.save(str(w))
+    n1 = scoring._network(str(w), "cpu")
+    assert scoring._network(str(w), "cpu") is n1
+    import os
+
+    os.utime(w, ns=(os.stat(w).st_atime_ns, os.stat(w).st_mtime_ns + 10**9))
+    assert scoring._network(str(w), "cpu") is not n1

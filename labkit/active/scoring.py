@@ -10,6 +10,12 @@ are gone.
 ``non_max_suppression(..., return_idxs=True)`` to learn which raw predictions survived, and returns, for
 each kept box, its whole vector of class sigmoids. A forward pre-hook on the Detect head pools the three
 feature maps it receives (P3, P4, P5) into one embedding per image, from the same forward pass.
+
+Where the time goes on a CPU: almost all of it in the network (convolutions, then the memory-bound SiLU and
+concatenations). Batches are built directly in the channels-last layout that images are decoded in and that
+oneDNN's convolutions prefer; the fused, eval-mode copy of the network is cached between calls (as Ultralytics
+keeps its predictor) and rebuilt whenever a parameter changes; reading and letterboxing the next batch runs in a
+thread; no per-image ``Results`` objects are made.
 """
 from __future__ import annotations
 
@@ -36,32 +42,68 @@ def subset_indices(n: int, subset: int | float | None, seed: int = 0) -> np.ndar
 
 
 def _load(path: str, imgsz: int) -> np.ndarray:
+    """One image, letterboxed to ``imgsz`` x ``imgsz`` like ``predict`` (``rect=False``), as RGB HWC uint8."""
     import cv2
     from ultralytics.data.augment import LetterBox
 
     im = cv2.imread(str(path))
     if im is None:
         raise FileNotFoundError(f"cannot read image {path}")
-    im = LetterBox((imgsz, imgsz), auto=False, stride=32)(image=im)
-    return np.ascontiguousarray(im[..., ::-1].transpose(2, 0, 1))  # BGR HWC -> RGB CHW
+    if im.shape[:2] != (imgsz, imgsz):  # already the input size (e.g. synthetic pools): nothing to letterbox
+        im = LetterBox((imgsz, imgsz), auto=False, stride=32)(image=im)
+    return cv2.cvtColor(im, cv2.COLOR_BGR2RGB)
 
 
 def load_batch(paths: Sequence[str], imgsz: int, pool: ThreadPoolExecutor | None = None):
-    """Read and letterbox ``paths`` to ``imgsz`` x ``imgsz``; returns a float tensor (B, 3, imgsz, imgsz) in [0, 1]."""
+    """Read and letterbox ``paths`` to ``imgsz`` x ``imgsz``; returns a float tensor (B, 3, imgsz, imgsz) in [0, 1].
+
+    The tensor is stored channels-last (NHWC in memory, NCHW in shape): the layout the images are decoded in, and
+    the one oneDNN's CPU convolutions are fastest with, so no transpose copy is made.
+    """
     import torch
 
     ims = list(pool.map(lambda p: _load(p, imgsz), paths)) if pool else [_load(p, imgsz) for p in paths]
-    return torch.from_numpy(np.stack(ims)).float().div_(255.0)
+    return torch.from_numpy(np.stack(ims)).permute(0, 3, 1, 2).float().div_(255.0)
 
 
-def _network(model):
-    """The torch DetectionModel inside an Ultralytics ``YOLO`` (or the module itself), fused, in eval mode, on a copy."""
-    net = getattr(model, "model", model)
-    if isinstance(net, (str, os.PathLike)):
+_NETS: dict = {}  # (source key, device, channels_last) -> (fingerprint, fused copy); at most a few entries
+
+
+def _fingerprint(net) -> tuple:
+    """Changes whenever a parameter or buffer of ``net`` is replaced or modified in place (optimizer steps,
+    ``load_state_dict``): each tensor's storage address and autograd version counter."""
+    return tuple((t.data_ptr(), t._version) for t in list(net.parameters()) + list(net.buffers()))
+
+
+def _network(model, device: str = "cpu", channels_last: bool = False):
+    """The torch DetectionModel inside an Ultralytics ``YOLO`` (or the module itself, or a weights path): a fused
+    eval-mode **copy** (the caller's model is never modified), cached until the weights change.
+
+    Ultralytics' ``predict`` keeps its fused model between calls too (``model.predictor``); here the cache is keyed
+    on the model object (or the file's path, size and modification time) and checked against a fingerprint of
+    every parameter, so training the model in between invalidates it.
+    """
+    import weakref
+
+    import torch
+
+    src = getattr(model, "model", model)
+    if isinstance(src, (str, os.PathLike)):
+        st = os.stat(src)
+        key, fp, ref = (str(Path(src).resolve()), st.st_size, st.st_mtime_ns), None, None
+    else:
+        key, fp, ref = ("obj", id(src)), _fingerprint(src), weakref.ref(src)
+    key = (key, str(device), bool(channels_last))
+    hit = _NETS.get(key)
+    if hit is not None and hit[0] == fp and (ref is None or hit[1]() is src):
+        return hit[2]
+    if isinstance(src, (str, os.PathLike)):
         from ultralytics import YOLO
 
-        net = YOLO(str(net)).model
-    net = copy.deepcopy(net).float().eval()
+        net = YOLO(str(src)).model
+    else:
+        net = copy.deepcopy(src)
+    net = net.float().eval()
     for p in net.parameters():
         p.requires_grad_(False)
     if hasattr(net, "fuse"):
@@ -69,6 +111,12 @@ def _network(model):
             net = net.fuse(verbose=False)
         except TypeError:
             net = net.fuse()
+    net = net.to(device)
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    if len(_NETS) >= 4:
+        _NETS.pop(next(iter(_NETS)))
+    _NETS[key] = (fp, ref or (lambda: None), net)
     return net
 
 
@@ -95,10 +143,8 @@ def predict_pool(model, paths: Sequence[str | os.PathLike], imgsz: int = 128, ba
     from ultralytics.utils.nms import non_max_suppression
 
     paths = [str(p) for p in paths]
-    net = _network(model).to(device)
     cl = str(device).startswith("cpu")  # channels-last convolutions are markedly faster on CPU (oneDNN)
-    if cl:
-        net = net.to(memory_format=torch.channels_last)
+    net = _network(model, device, channels_last=cl)
     head = net.model[-1]
     nc = int(getattr(head, "nc", 0))
     feats: list = []
@@ -122,7 +168,7 @@ def predict_pool(model, paths: Sequence[str | os.PathLike], imgsz: int = 128, ba
                 x = x.to(device)
                 if flip:
                     x = x.flip(-1)
-                out = net(x.contiguous(memory_format=torch.channels_last) if cl else x)
+                out = net(x.contiguous(memory_format=torch.channels_last) if cl else x.contiguous())
                 y = out[0] if isinstance(out, (list, tuple)) else out
                 kept, idx = non_max_suppression(y, conf_thres=conf, iou_thres=iou, max_det=max_det, nc=nc,
                                                 return_idxs=True)
