@@ -98,12 +98,17 @@ def affine_image(image, scale, tx, ty, fill_value: float = 127.0):
 
 
 def random_affine_batch(images, boxes, labels, max_scale: float = 0.2, max_translate: float = 0.2,
-                        min_visible: float = 0.3, seed=None, out_dtype=None):
+                        min_visible: float = 0.3, seed=None, out_dtype=None, stateless_seed=None):
     """Batched random scale in ``[1-max_scale, 1+max_scale]`` and translation in ``±max_translate``, one
     draw per image; boxes ``(n, M, 4)`` are moved with the pixels, clipped, and dropped (label -> -1)
-    when less than ``min_visible`` of their area stays in the image. ``out_dtype``: see :func:`affine_images`."""
+    when less than ``min_visible`` of their area stays in the image. ``out_dtype``: see :func:`affine_images`.
+    ``stateless_seed`` (shape ``[2]`` ints): draw with ``tf.random.stateless_uniform`` -- the same seed
+    gives the same transform, whatever the thread order (``seed`` is the op seed of the stateful draw)."""
     n = tf.shape(images)[0]
-    rnd = tf.random.uniform(tf.stack([n, 3]), -1.0, 1.0, seed=seed)
+    if stateless_seed is not None:
+        rnd = tf.random.stateless_uniform(tf.stack([n, 3]), stateless_seed, -1.0, 1.0)
+    else:
+        rnd = tf.random.uniform(tf.stack([n, 3]), -1.0, 1.0, seed=seed)
     s = 1.0 + max_scale * rnd[:, 0]
     tx, ty = max_translate * rnd[:, 1], max_translate * rnd[:, 2]
     images = affine_images(images, s, tx, ty, out_dtype=out_dtype)
@@ -152,7 +157,7 @@ def xla_available() -> bool:
     return _XLA_OK
 
 
-def random_hsv(images, max_factor: float = 1.5, seed=None, jit: bool | None = None):
+def random_hsv(images, max_factor: float = 1.5, seed=None, jit: bool | None = None, stateless_seed=None):
     """Multiply saturation and value (exposure) in HSV space by independent factors in
     ``[1/max_factor, max_factor]`` (log-uniform, one pair per image), clipping S and V to 1 as an HSV
     round trip would.
@@ -162,12 +167,18 @@ def random_hsv(images, max_factor: float = 1.5, seed=None, jit: bool | None = No
     V by ``g`` is ``c'' = g c'``, i.e. one per-pixel affine map ``c'' = a c + b`` with ``a = g f`` and
     ``b = g V (1 - f)``. With ``jit`` (default: when :func:`xla_available`) XLA fuses these element-wise
     steps into one pass over the image, about 3x faster on CPU. ``images``: (H, W, 3) or (n, H, W, 3),
-    uint8 or float in [0, 255]; returns float32 in [0, 1]."""
+    uint8 or float in [0, 255]; returns float32 in [0, 1]. ``stateless_seed``: as in
+    :func:`random_affine_batch`."""
     images = tf.convert_to_tensor(images)
     lo = -math.log(max_factor)
     shape = tf.concat([tf.shape(images)[:-3], [1, 1, 1]], 0)
-    fsat = tf.exp(tf.random.uniform(shape, lo, -lo, seed=seed))
-    fval = tf.exp(tf.random.uniform(shape, lo, -lo, seed=seed))
+    if stateless_seed is not None:
+        s1, s2 = tf.unstack(tf.random.experimental.stateless_split(stateless_seed, 2))
+        fsat = tf.exp(tf.random.stateless_uniform(shape, s1, lo, -lo))
+        fval = tf.exp(tf.random.stateless_uniform(shape, s2, lo, -lo))
+    else:
+        fsat = tf.exp(tf.random.uniform(shape, lo, -lo, seed=seed))
+        fval = tf.exp(tf.random.uniform(shape, lo, -lo, seed=seed))
     if jit is None:
         jit = xla_available()
     return (_hsv_scale_xla if jit else _hsv_scale)(images, fsat, fval)
@@ -202,18 +213,29 @@ def make_dataset(voc, imgsz: int = 112, S: int = 7, B: int = 2, C: int | None = 
     if shuffle:
         ds = ds.shuffle(min(len(paths), 4096), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    if augment:
+        # one stateless seed pair per batch, from a seeded stream that changes every epoch: the augmentation is
+        # reproducible (batches are prepared in parallel, so stateful random ops would depend on thread order)
+        try:
+            seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        except TypeError:  # TensorFlow < 2.13: the same stream every epoch
+            seeds = tf.data.Dataset.random(seed=seed)
+        ds = tf.data.Dataset.zip((ds, seeds.batch(2)))
 
-    def prep(img, b, l):
+    def prep(img, b, l, sd=None):
         if augment:  # the warped batch stays float32 (no rounding back to uint8) on its way to the HSV step
-            img, b, l = random_affine_batch(img, b, l, max_scale, max_translate, out_dtype=tf.float32)
-            img = random_hsv(img, hsv_factor)
+            s1, s2 = tf.unstack(tf.random.experimental.stateless_split(sd, 2))
+            img, b, l = random_affine_batch(img, b, l, max_scale, max_translate, out_dtype=tf.float32,
+                                            stateless_seed=s1)
+            img = random_hsv(img, hsv_factor, stateless_seed=s2)
         else:
             img = tf.cast(img, tf.float32) / 255.0
         if not with_targets:
             return img, b, l
         return img, encode_targets_batch_tf(b, l, S, B, C)
 
-    ds = ds.map(prep, num_parallel_calls=num_parallel_calls, deterministic=True)
+    fn = (lambda batch, sd: prep(*batch, sd)) if augment else prep
+    ds = ds.map(fn, num_parallel_calls=num_parallel_calls, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
