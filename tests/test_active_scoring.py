@@ -137,11 +137,17 @@ def test_flip_member_maps_boxes_back(shapes, model, tmp_path):
 
 def test_fused_copy_is_cached_until_the_weights_change(shapes, model, tmp_path):
     """The fused copy is reused between calls (as Ultralytics reuses its predictor), but never when stale."""
-    import copy
-
     from labkit.active import scoring
 
-    m = copy.deepcopy(model)
+    # a private copy of the weights (the module's model holds a predictor with thread locks: no deepcopy)
+    from ultralytics import YOLO
+    from ultralytics.nn.tasks import DetectionModel
+
+    m = YOLO("yolov8n.yaml")
+    m.model = DetectionModel("yolov8n.yaml", nc=3, verbose=False)
+    m.model.names = dict(model.model.names)
+    m.model.load_state_dict(model.model.state_dict())
+    m.model.args = getattr(model.model, "args", {})
     paths = [str(p) for p in shapes.images("train")[:3]]
     kw = dict(imgsz=64, conf=0.25, progress=False, embed=False)
     a = predict_pool(m, paths, **kw)
