@@ -1,7 +1,10 @@
 """Benchmark: pool scoring throughput, labkit's batched scorer vs the source's one-predict-per-image loop.
 
-Same model (YOLOv8n from its yaml, random weights, no download), same images (synthetic shapes), same
-input size, NMS settings and torch threads. The source calls ``model.predict(source=path)`` for every unlabelled
+Same model, same images (synthetic shapes), same input size, NMS settings and torch threads. The model is a
+YOLOv8n (from its yaml, no download) trained for a few epochs on separate synthetic images, like notebook 07's
+starting model, so that both scorers keep real boxes at ``conf=0.01`` and NMS does real work (a randomly
+initialised head predicts nothing above 1e-4: every score would be 1 and the comparison empty); ``--weights``
+uses your own checkpoint instead. The source calls ``model.predict(source=path)`` for every unlabelled
 image and reads ``results[0].boxes.conf``; labkit's :func:`labkit.active.scoring.predict_pool` letterboxes batches
 into a channels-last tensor (reading the next batch in a thread), runs a fused copy of the network once per batch,
 and keeps each box's full class vector plus a pooled embedding. Both sides are warmed up first: Ultralytics keeps
@@ -14,10 +17,13 @@ i.e. **1** on a 2-core machine, and leaves it there. The benchmark sets the thre
 run, so both sides use the same ``--threads`` (checked after each run); by default it times 1 thread (what
 Ultralytics picks by itself on 2 cores) and 2 threads (both cores), and prints every ratio side by side.
 Two torch threads on 2 cores collapse when another process is busy on the machine (each parallel region waits
-for the descheduled thread): compare the load averages printed with each block.
+for the descheduled thread): the source's batch-1 forward passes, many tiny parallel regions, drop 10-20x; big
+batches suffer much less. Compare the load averages printed with each row; the last lines compare each side at
+its own fastest thread count.
 
     python benchmarks/bench_active_scoring.py                  # 256 images at 96 and 128 px, 1 and 2 threads
     python benchmarks/bench_active_scoring.py --imgsz 320 --threads 2 --batch 32
+    python benchmarks/bench_active_scoring.py --weights runs/.../weights/last.pt
 """
 from __future__ import annotations
 
@@ -37,6 +43,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="labkit's image-reading threads")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--conf", type=float, default=0.01)
+    ap.add_argument("--weights", default=None, help="a trained checkpoint (default: train one on synthetic shapes)")
+    ap.add_argument("--train-epochs", type=int, default=10, help="epochs of the default model's training")
     args = ap.parse_args()
 
     import torch
@@ -50,11 +58,11 @@ def main() -> None:
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        weights = args.weights or train_model(tmp, args.train_epochs, min(args.imgsz))
         for imgsz in args.imgsz:
             ds = make_shapes(root=os.path.join(tmp, f"shapes{imgsz}"), n_train=args.n, n_val=1, imgsz=imgsz, seed=0)
             paths = [str(p) for p in ds.images("train")]
-            torch.manual_seed(0)
-            model = YOLO("yolov8n.yaml")
+            model = YOLO(weights)
             kw = dict(imgsz=imgsz, conf=args.conf)
             # cold calls: Ultralytics sets up its predictor (and resets torch's threads), labkit fuses and caches
             t0 = time.perf_counter()
@@ -75,7 +83,33 @@ def main() -> None:
         print(f"  {r['imgsz']:>4}px {r['threads']:>7d} {r['source']:>8.1f} [{r['source_best']:>3.0f}] "
               f"{r['labkit']:>8.1f} [{r['labkit_best']:>3.0f}] {r['ratio']:>8.2f}x [{r['ratio_best']:.2f}x]   "
               f"{r['load']}")
+    for imgsz in args.imgsz:
+        rs = [r for r in rows if r["imgsz"] == imgsz]
+        bs, bl = max(rs, key=lambda r: r["source"]), max(rs, key=lambda r: r["labkit"])
+        print(f"  {imgsz:>4}px each side at its fastest thread count: source {bs['source']:.1f} img/s "
+              f"({bs['threads']} thread(s)), labkit {bl['labkit']:.1f} img/s ({bl['threads']} thread(s)) -> "
+              f"{bl['labkit'] / bs['source']:.2f}x")
     print("  target: >= 3x on 2 CPU cores")
+
+
+def train_model(tmp: str, epochs: int, imgsz: int) -> str:
+    """A YOLOv8n trained briefly on 64 synthetic images (not the benchmark's pool), as notebook 07 makes its
+    starting model; returns the weights' path."""
+    import time
+
+    from labkit.active import LoopConfig, train_once
+    from labkit.data.synthetic import make_shapes
+
+    t0 = time.perf_counter()
+    ds = make_shapes(root=os.path.join(tmp, "train_set"), n_train=64, n_val=16, imgsz=imgsz, n_classes=3,
+                     max_objects=3, min_size=0.25, max_size=0.6, seed=100)
+    cfg = LoopConfig(model="yolov8n.yaml", imgsz=imgsz, batch=8, workers=0,
+                     train_kwargs={"optimizer": "AdamW", "lr0": 0.003, "nbs": 8, "warmup_epochs": 0, "mosaic": 0.0})
+    res = train_once(os.path.join(tmp, "model"), [str(p) for p in ds.images("train")],
+                     [str(p) for p in ds.images("val")], list(ds.classes), cfg, epochs=epochs)
+    print(f"model: YOLOv8n trained {epochs} epochs on 64 synthetic images at {imgsz} px in "
+          f"{time.perf_counter() - t0:.0f} s (val mAP50 {res['map50']:.2f})")
+    return res["weights"]
 
 
 def _load() -> str:
@@ -111,13 +145,15 @@ def bench(args, imgsz, threads, paths, model, kw, predict_pool, per_image_predic
     # same answer for the source's score: 1 - max conf (1 without boxes)
     ours = [1 - p.max() if p.size else 1.0 for p in preds.probs]
     agree = max(abs(a - b) for a, b in zip(ours, src))
+    kept = sum(len(b) for b in preds.boxes) / n
     lab, srcm = statistics.median(t_lab), statistics.median(t_src)
     row = {"imgsz": imgsz, "threads": threads, "source": n / srcm, "labkit": n / lab, "ratio": srcm / lab,
            "source_best": n / min(t_src), "labkit_best": n / min(t_lab), "ratio_best": min(t_src) / min(t_lab),
-           "load": f"{load0} -> {_load()}"}
+           "load": f"{load0} -> {_load()}", "boxes": kept}
     print(f"{imgsz} px, {threads} thread(s): source {row['source']:.1f} img/s, labkit {row['labkit']:.1f} img/s "
           f"[+ full class vectors + embeddings] -> {row['ratio']:.2f}x (best runs {row['ratio_best']:.2f}x); "
-          f"max |difference| of the source's 1 - max(conf) score {agree:.1e}; load average {row['load']}")
+          f"max |difference| of the source's 1 - max(conf) score {agree:.1e}; {kept:.1f} boxes kept per image; "
+          f"load average {row['load']}")
     return row
 
 
