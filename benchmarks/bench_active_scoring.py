@@ -21,6 +21,12 @@ for the descheduled thread): the source's batch-1 forward passes, many tiny para
 batches suffer much less. Compare the load averages printed with each row; the last lines compare each side at
 its own fastest thread count.
 
+Where the gain comes from: the source pays Ultralytics' per-call set-up (loading, pre/post-processing, ``Results``)
+once per image, which at the course's 96-128 px costs more than the network itself. At large inputs the network
+dominates and both sides converge: measured here at 2 threads, 320 px about 1.6x, 640 px about 0.9-1.0x
+(``--imgsz 320 640 --n 64``). On a CPU labkit caps each pass at ``CPU_BATCH_PIXELS`` (1 image at 640 px), since
+big batches of big images run slower per image there.
+
     python benchmarks/bench_active_scoring.py                  # 256 images at 96 and 128 px, 1 and 2 threads
     python benchmarks/bench_active_scoring.py --imgsz 320 --threads 2 --batch 32
     python benchmarks/bench_active_scoring.py --weights runs/.../weights/last.pt

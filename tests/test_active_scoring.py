@@ -175,3 +175,14 @@ def test_fused_copy_is_cached_until_the_weights_change(shapes, model, tmp_path):
 
     os.utime(w, ns=(os.stat(w).st_atime_ns, os.stat(w).st_mtime_ns + 10**9))
     assert scoring._network(str(w), "cpu") is not n1
+
+
+def test_cpu_batch_caps_pixels_per_pass_on_cpu_only():
+    from labkit.active.scoring import CPU_BATCH_PIXELS, cpu_batch
+
+    assert cpu_batch(32, 96) == 32 and cpu_batch(32, 128) == 32  # small inputs: the batch asked for
+    assert cpu_batch(32, 320) == 5 and cpu_batch(32, 640) == 1  # big inputs: cache-sized passes
+    assert cpu_batch(32, 640, "cuda:0") == 32 and cpu_batch(0, 96) == 1
+    for s in (64, 96, 128, 224, 320, 640, 1280):  # within the budget, or one image when one alone exceeds it
+        b = cpu_batch(64, s)
+        assert b * s * s <= CPU_BATCH_PIXELS or b == 1
