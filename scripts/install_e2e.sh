@@ -9,7 +9,7 @@ if [ -z "${LABKIT_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1 && ! c
     [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     echo "installing Debian's chromium (apt-get) ..."
     $SUDO apt-get update -q
-    $SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
   else
     echo "Chromium not found and apt-get is unavailable: install Chromium or Chrome, then set LABKIT_CHROMIUM=/path/to/it" >&2
     exit 1
