@@ -38,3 +38,40 @@ def test_core_stack_declared():
     for core in ("jupyterlab", "ipywidgets", "ultralytics", "tensorflow", "torch", "torchvision", "matplotlib",
                  "nbval", "papermill", "pycocotools"):
         assert core in names
+
+
+def test_install_e2e_script_installs_chromium_with_apt_get_as_root(tmp_path):
+    """scripts/install_e2e.sh on a machine without Chromium, as root (no sudo): apt-get is really called, with
+    DEBIAN_FRONTEND=noninteractive in its environment. (An empty ``$SUDO`` before the assignment once turned
+    ``DEBIAN_FRONTEND=noninteractive`` into the command name: a fresh machine never installed Chromium and the
+    browser suite was skipped.)"""
+    import os
+    import subprocess
+    import textwrap
+
+    stubs, venv, log = tmp_path / "bin", tmp_path / "venv", tmp_path / "apt.log"
+    (venv / "bin").mkdir(parents=True)
+    stubs.mkdir()
+
+    def stub(path, body):
+        path.write_text("#!/bin/bash\n" + textwrap.dedent(body))
+        path.chmod(0o755)
+
+    import shutil
+
+    (stubs / "env").symlink_to(shutil.which("env"))  # the only real tool on this PATH
+    stub(stubs / "id", "echo 0\n")
+    # apt-get logs its environment and arguments; "installing" drops a chromium stub onto the PATH
+    stub(stubs / "apt-get", f"""\
+        echo "DEBIAN_FRONTEND=${{DEBIAN_FRONTEND:-}} $*" >> {log}
+        if [ "$1" = install ]; then printf '#!/bin/bash\\necho Chromium 1.0\\n' > {stubs}/chromium; {shutil.which("chmod")} +x {stubs}/chromium; fi
+        """)
+    stub(venv / "bin" / "python", "exit 0\n")  # playwright 'already importable'
+    env = {"PATH": str(stubs), "VENV": str(venv), "HOME": str(tmp_path)}
+    script = Path(__file__).resolve().parents[1] / "scripts" / "install_e2e.sh"
+    r = subprocess.run(["/bin/bash", str(script)], env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    calls = log.read_text().splitlines()
+    assert calls[0].endswith("update -q")
+    assert calls[1] == "DEBIAN_FRONTEND=noninteractive install -y -q chromium"
+    assert "e2e ready: Chromium 1.0" in r.stdout
