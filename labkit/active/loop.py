@@ -106,7 +106,7 @@ class UltralyticsTrainer:
 
     ``val=False`` and ``save=False``: Ultralytics then validates and writes ``last.pt``/``best.pt`` only after
     the final epoch instead of after every epoch (a checkpoint write deep-copies the model, EMA and optimizer:
-    about a third of a small CPU round). Training itself is unchanged, and a round interrupted half-way is
+    about a fifth of a small CPU round). Training itself is unchanged, and a round interrupted half-way is
     trained again from its start on resume, so the per-epoch checkpoints would never be read.
     """
 
