@@ -101,8 +101,6 @@ def main() -> None:
 def train_model(tmp: str, epochs: int, imgsz: int) -> str:
     """A YOLOv8n trained briefly on 64 synthetic images (not the benchmark's pool), as notebook 07 makes its
     starting model; returns the weights' path."""
-    import time
-
     from labkit.active import LoopConfig, train_once
     from labkit.data.synthetic import make_shapes
 
