@@ -153,7 +153,7 @@ def bench(args, imgsz, threads, paths, model, kw, predict_pool, per_image_predic
     lab, srcm = statistics.median(t_lab), statistics.median(t_src)
     row = {"imgsz": imgsz, "threads": threads, "source": n / srcm, "labkit": n / lab, "ratio": srcm / lab,
            "source_best": n / min(t_src), "labkit_best": n / min(t_lab), "ratio_best": min(t_src) / min(t_lab),
-           "load": f"{load0} -> {_load()}", "boxes": kept}
+           "load": f"{load0} -> {_load()}"}
     print(f"{imgsz} px, {threads} thread(s): source {row['source']:.1f} img/s, labkit {row['labkit']:.1f} img/s "
           f"[+ full class vectors + embeddings] -> {row['ratio']:.2f}x (best runs {row['ratio_best']:.2f}x); "
           f"max |difference| of the source's 1 - max(conf) score {agree:.1e}; {kept:.1f} boxes kept per image; "

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 import sys
+import textwrap
 import tomllib
 from pathlib import Path
 
@@ -45,10 +48,6 @@ def test_install_e2e_script_installs_chromium_with_apt_get_as_root(tmp_path):
     DEBIAN_FRONTEND=noninteractive in its environment. (An empty ``$SUDO`` before the assignment once turned
     ``DEBIAN_FRONTEND=noninteractive`` into the command name: a fresh machine never installed Chromium and the
     browser suite was skipped.)"""
-    import os
-    import subprocess
-    import textwrap
-
     stubs, venv, log = tmp_path / "bin", tmp_path / "venv", tmp_path / "apt.log"
     (venv / "bin").mkdir(parents=True)
     stubs.mkdir()
@@ -57,9 +56,7 @@ def test_install_e2e_script_installs_chromium_with_apt_get_as_root(tmp_path):
         path.write_text("#!/bin/bash\n" + textwrap.dedent(body))
         path.chmod(0o755)
 
-    import shutil
-
-    (stubs / "env").symlink_to(shutil.which("env"))  # the only real tool on this PATH
+    (stubs / "env").symlink_to(shutil.which("env"))  # real env (and chmod, by absolute path); the rest are stubs
     stub(stubs / "id", "echo 0\n")
     # apt-get logs its environment and arguments; "installing" drops a chromium stub onto the PATH
     stub(stubs / "apt-get", f"""\
