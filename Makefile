@@ -34,7 +34,7 @@ course: install
 # not be installed, e.g. without apt-get) and nbval over every notebook.
 test: install
 	-@VENV=$(VENV) bash scripts/install_e2e.sh || echo "make test: Chromium/Playwright not installed; tests/e2e will be skipped (see README)"
-	MPLBACKEND=Agg $(BIN)/python -m pytest tests --nbval-lax --nbval-current-env \
+	MPLBACKEND=Agg $(BIN)/python -m pytest tests --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg \
 	  --nbval-cell-timeout=$(NBVAL_TIMEOUT) notebooks $(PYTEST_ARGS)
 
 unit: install
@@ -48,7 +48,7 @@ e2e: e2e-deps
 	$(BIN)/python -m pytest tests/e2e -m e2e $(PYTEST_ARGS)
 
 nbval: install
-	MPLBACKEND=Agg $(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=$(NBVAL_TIMEOUT) notebooks
+	MPLBACKEND=Agg $(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg --nbval-cell-timeout=$(NBVAL_TIMEOUT) notebooks
 
 lab: install
 	$(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)

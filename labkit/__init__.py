@@ -6,6 +6,7 @@ Import is light (no torch/tensorflow): topic modules are imported where they are
 Public entry points:
 
 - :func:`labkit.record` — record a key value for run summaries;
+- :func:`labkit.verdict` — print and record a lesson's computed verdict line;
 - :mod:`labkit.env` — ``setup()``, ``doctor()``, device, seeds, paths, offline handling;
 - :mod:`labkit.data.synthetic` — the embedded default detection data;
 - :mod:`labkit.runner` — ``run``/``sweep``/``course`` (also the ``labkit`` command).
@@ -13,7 +14,7 @@ Public entry points:
 from importlib.metadata import PackageNotFoundError, version as _version
 
 from labkit import env
-from labkit.record import record
+from labkit.record import record, verdict
 
 try:
     __version__ = _version("labkit")
@@ -38,4 +39,4 @@ def doctor():
     return env.doctor()
 
 
-__all__ = ["env", "record", "doctor", "__version__"]
+__all__ = ["env", "record", "verdict", "doctor", "__version__"]

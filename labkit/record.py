@@ -87,3 +87,39 @@ def collect(notebook) -> dict[str, Any]:
                     rec = json.loads(rec)
                 out[rec["name"]] = rec["value"]
     return out
+
+
+VERDICT_PREFIX = "verdict:"
+
+
+def verdict(claim: str, ok: bool, detail: str = "") -> bool:
+    """Print and record a lesson's verdict: one line ``verdict: <claim>: True | <detail>``.
+
+    Every experiment in the course ends with one. ``claim`` is the lesson in words (no numbers in it), ``ok``
+    the boolean computed from the experiment's own results, ``detail`` the numbers behind it (e.g.
+    ``"0.91 vs 0.72"``). nbval compares the claim and the boolean exactly; the detail after ``|`` is masked by
+    ``notebooks/nbval_sanitize.cfg``, so small float differences between machines do not fail the suite, while
+    a flipped verdict does. The verdict is also recorded (``verdict:<claim>`` -> bool) so ``labkit course``
+    lists every notebook's verdicts in its summary.
+    """
+    if not isinstance(claim, str) or not claim.strip() or "|" in claim:
+        raise ValueError("verdict() needs a non-empty claim without '|'")
+    ok = bool(ok)
+    print(f"{VERDICT_PREFIX} {claim}: {ok}" + (f" | {detail}" if detail else ""))
+    record(f"{VERDICT_PREFIX}{claim}", ok, display=False)
+    try:  # keep it in the notebook too, so collect() finds it in an executed notebook
+        from IPython import get_ipython
+        from IPython.display import display as ipy_display
+
+        if get_ipython() is not None:
+            ipy_display({MIME: {"name": f"{VERDICT_PREFIX}{claim}", "value": ok}}, raw=True)
+    except ImportError:  # pragma: no cover
+        pass
+    return ok
+
+
+def split_verdicts(records: dict[str, Any]) -> tuple[dict[str, Any], dict[str, bool]]:
+    """Split a run's records into (plain values, verdicts by claim)."""
+    plain = {k: v for k, v in records.items() if not k.startswith(VERDICT_PREFIX)}
+    verdicts = {k[len(VERDICT_PREFIX):]: bool(v) for k, v in records.items() if k.startswith(VERDICT_PREFIX)}
+    return plain, verdicts

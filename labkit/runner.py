@@ -29,7 +29,7 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from labkit import env
-from labkit.record import collect
+from labkit.record import collect, split_verdicts
 
 
 class ParameterError(ValueError):
@@ -318,14 +318,21 @@ def course(notebooks: list[str] | None = None, profile: str | None = None, stop_
         print(f"[course] running {nb.name} ...", flush=True)
         res = run(nb, profile=profile, run_dir=root / nb.stem, progress=False)
         results.append(asdict(res))
-        rec = ", ".join(f"{k}={_short(v)}" for k, v in res.records.items())
-        rows.append({"notebook": nb.stem, "status": res.status, "wall_s": res.wall_s, "recorded": rec})
+        plain, verdicts = split_verdicts(res.records)
+        rec = ", ".join(f"{k}={_short(v)}" for k, v in plain.items())
+        n_true = sum(verdicts.values())
+        vtext = f"{n_true}/{len(verdicts)} True" if verdicts else "-"
+        rows.append({"notebook": nb.stem, "status": res.status, "wall_s": res.wall_s, "verdicts": vtext,
+                     "recorded": rec})
+        for claim, ok in verdicts.items():
+            if not ok:
+                print(f"[course] {nb.stem}: verdict False: {claim}", flush=True)
         print(f"[course] {nb.stem}: {res.status} in {res.wall_s:.1f} s" + (f" — {res.error}" if res.error else ""), flush=True)
         if stop_on_error and not res.ok:
             break
     (root / "summary.json").write_text(json.dumps(results, indent=1, default=str))
     with open(root / "summary.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["notebook", "status", "wall_s", "recorded"])
+        w = csv.DictWriter(f, fieldnames=["notebook", "status", "wall_s", "verdicts", "recorded"])
         w.writeheader()
         w.writerows(rows)
     total = sum(r["wall_s"] for r in rows)
