@@ -36,11 +36,64 @@ def test_environment_yml_mirrors_pyproject():
     assert set(_deps()) <= set(pip)
 
 
+def _name(dep: str) -> str:
+    return re.split(r"[<>=!~\[ ;]", dep)[0].lower().replace("_", "-")
+
+
+def _meta():
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
 def test_core_stack_declared():
-    names = {re.split(r"[<>=!\[ ]", d)[0].lower() for d in _deps()}
+    names = {_name(d) for d in _deps()}
     for core in ("jupyterlab", "ipywidgets", "ultralytics", "tensorflow", "torch", "torchvision", "matplotlib",
                  "nbval", "papermill", "pycocotools"):
         assert core in names
+
+
+def test_core_leaves_the_platform_kernel_side_alone():
+    """Colab pins ipykernel 6.17.1 / ipywidgets 7.7.1, Kaggle jupyter-lsp 1.5.1: the Jupyter server side lives in
+    [lab], never in the core that the setup cell installs there. Catches jupyterlab/ipykernel/papermill moved
+    back into `dependencies` (the resolve against the platforms' lists then fails) or ipywidgets capped at 8.1+."""
+    from packaging.requirements import Requirement
+
+    meta = _meta()
+    core = {_name(d): Requirement(d) for d in meta["dependencies"]}
+    for server_side in ("jupyterlab", "ipykernel", "nbformat", "nbclient", "papermill", "notebook",
+                        "jupyter-client", "ipython"):
+        assert server_side not in core, f"{server_side} belongs in the [lab] extra, not the core"
+    assert core["ipywidgets"].specifier.contains("7.7.1") and core["ipywidgets"].specifier.contains("8.1.5")
+    extras = meta["optional-dependencies"]
+    assert {"lab", "dev", "e2e", "kaggle"} <= set(extras)
+    assert {"jupyterlab", "ipykernel", "papermill", "nbclient", "nbformat", "jupyterlab-rise"} <= \
+        {_name(d) for d in extras["lab"]}
+    assert "kaggle" in {_name(d) for d in extras["kaggle"]}
+
+
+def test_python_versions_are_consistent():
+    """requires-python, the classifiers and the README's Quick start name the same minor versions. Catches
+    `>=3.10` (tests import tomllib) or a classifier/README version that no test backs."""
+    from packaging.specifiers import SpecifierSet
+
+    meta = _meta()
+    spec = SpecifierSet(meta["requires-python"])
+    allowed = [f"3.{m}" for m in range(8, 16) if spec.contains(f"3.{m}.0")]
+    classified = [c.rsplit(":: ", 1)[1] for c in meta["classifiers"]
+                  if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)]
+    assert allowed == classified == ["3.11", "3.12", "3.13"]
+    quick = (ROOT / "README.md").read_text().split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"Python (3\.\d+)", quick)) | set(re.findall(r"(?<![\d.])(3\.1\d)(?![\d.])", quick))
+    assert named <= set(allowed), f"README Quick start names Python {sorted(named - set(allowed))}"
+
+
+def test_make_install_installs_lab_and_dev():
+    """`make course`/`make test` need JupyterLab, papermill and the test tooling: the install rule must pull the
+    [lab] and [dev] extras (catches the old `pip install -e '.[dev]'`, which now lacks papermill)."""
+    make = (ROOT / "Makefile").read_text()
+    rule = make.split("$(STAMP): pyproject.toml", 1)[1].split("\ninstall:", 1)[0]
+    m = re.search(r"pip install -e '\.\[([a-z0-9,]+)\]'", rule)
+    assert m, rule
+    assert {"lab", "dev"} <= set(m.group(1).split(","))
 
 
 def test_install_e2e_script_installs_chromium_with_apt_get_as_root(tmp_path):
