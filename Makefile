@@ -18,11 +18,13 @@ help:
 	@echo "make strip    strip volatile outputs from notebooks;  make doctor  environment report"
 	@echo "make e2e      browser tests: every notebook run in JupyterLab in headless Chromium, widgets poked"
 
+# The notebooks' run-time core plus JupyterLab/papermill ([lab]), the test tooling ([dev]) and the Kaggle client
+# ([kaggle]); [e2e] (Playwright) comes from scripts/install_e2e.sh.
 $(STAMP): pyproject.toml
-	@test -n "$(PYTHON)" || { echo "Python 3.10-3.13 is needed (python3.11 recommended)"; exit 1; }
+	@test -n "$(PYTHON)" || { echo "Python 3.11-3.13 is needed (python3.11 recommended)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip setuptools wheel
-	$(BIN)/python -m pip install -e '.[dev]'
+	$(BIN)/python -m pip install -e '.[lab,dev,kaggle]'
 	@touch $(STAMP)
 
 install: $(STAMP)
