@@ -21,8 +21,11 @@ be compared number for number:
       **mean of the 101 samples** (no trapezoid);
     * IoU thresholds 0.50:0.05:0.95, maxDets 1/10/100; the 12 summary stats are those printed by
       ``COCOeval.summarize()``;
-    * pycocotools quirk kept on purpose: a detection matched to a GT whose annotation ``id`` is 0
-      counts as unmatched (pycocotools stores matches as ids and tests them for truthiness).
+    * one pycocotools bug is **not** copied: pycocotools stores a match as the GT's annotation ``id`` and tests
+      it for truthiness, so a detection matched to the GT with ``id`` 0 counts as a false positive (a 2-box
+      image scores mAP50 0.2525 with ids 0, 1 and 1.0 with ids 1, 2). Ids are labels: labkit matches by
+      position, so renumbering annotations never changes a metric. It equals pycocotools run on ids shifted
+      by +1 (:func:`pycocotools_stats` shows the quirk; faster-coco-eval 1.8 warns about it).
 ``"voc07"`` — PASCAL VOC 2007 devkit: per class, detections over all images sorted by score; each
     takes the GT of highest IoU in its image (matched or not); TP if IoU ≥ t, that GT is not yet
     detected and not ``difficult``; ``difficult`` GTs are neither TP nor FP and do not count in
@@ -49,6 +52,7 @@ Entry points: :func:`evaluate` (in-memory lists of per-image dicts), :func:`eval
 from __future__ import annotations
 
 import json
+import numbers
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +61,7 @@ import numpy as np
 
 __all__ = [
     "CONVENTIONS", "MetricsInputError", "DetectionMetrics", "evaluate", "evaluate_coco_json", "load_coco_json",
+    "pycocotools_stats",
     "confusion_matrix", "match_image", "pr_curve", "ap_from_pr", "class_matches", "threshold_view",
     "interactive_pr", "ultralytics_val_predictions", "COCO_STAT_NAMES",
 ]
@@ -118,7 +123,9 @@ def _check_boxes_xywh(box: np.ndarray, what: str, names):
         i = int(np.flatnonzero(bad)[0])
         kind = "NaN/inf coordinates" if bad_nan[i] else ("zero size" if (box[i, 2] == 0 or box[i, 3] == 0)
                                                             else "negative size")
-        raise MetricsInputError(f"{what} {names(i)} has {kind}: box {box[i].tolist()} "
+        who = names(i)
+        who = who if who.startswith(what) else f"{what} {who}"  # no "prediction prediction 3"
+        raise MetricsInputError(f"{who} has {kind}: box {box[i].tolist()} "
                                 f"({int(bad.sum())} bad boxes in total)")
 
 
@@ -184,7 +191,8 @@ def _prepare_lists(gts, dets, class_names=None) -> _Data:
     _check_boxes_xywh(d_box, "prediction", d_name)
     d_score = cat(ds, np.float64)
     if len(d_score) and not np.isfinite(d_score).all():
-        raise MetricsInputError(f"prediction {d_name(int(np.flatnonzero(~np.isfinite(d_score))[0]))} has a NaN score")
+        j = int(np.flatnonzero(~np.isfinite(d_score))[0])
+        raise MetricsInputError(f"prediction {d_name(j)} has score {d_score[j]}; scores must be finite numbers")
 
     if class_names is not None:
         classes = np.arange(len(class_names))
@@ -209,102 +217,157 @@ def _prepare_lists(gts, dets, class_names=None) -> _Data:
 # ==================================================================================================
 # COCO JSON input
 # ==================================================================================================
-def _load_json(obj, what):
+def _short(v, n: int = 40) -> str:
+    """``repr`` of a JSON value cut to ``n`` characters (error messages stay one short line)."""
+    r = repr(v)
+    return r if len(r) <= n else r[: n - 3] + "..."
+
+
+def _read_json_file(p: Path, what: str, error=None):
+    """Parse a JSON file; every way it can fail (missing, a folder, unreadable, not UTF-8, not JSON, nested too
+    deeply) raises ``error`` (default :class:`MetricsInputError`) with one line naming the file."""
+    error = error or MetricsInputError
+    if not p.exists():
+        raise error(f"{what} file not found: {p}")
+    if not p.is_file():
+        raise error(f"{what} {p} is not a file (a folder?); give a JSON file")
+    try:
+        text = p.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise error(f"{what} file {p} is not valid JSON: not UTF-8 text (byte {e.start})") from None
+    except OSError as e:
+        raise error(f"{what} file {p} cannot be read ({e.strerror or type(e).__name__})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise error(f"{what} file {p} is not valid JSON: {e}") from None
+    except RecursionError:
+        raise error(f"{what} file {p} is nested too deeply to be a COCO file") from None
+
+
+def _load_json(obj, what, name=None):
     if isinstance(obj, (str, Path)):
         p = Path(obj)
-        if not p.exists():
-            raise MetricsInputError(f"{what} file not found: {p}")
-        try:
-            with open(p) as f:
-                return json.load(f), str(p)
-        except json.JSONDecodeError as e:
-            raise MetricsInputError(f"{what} file {p} is not valid JSON: {e}") from None
-    return obj, f"<{what} object>"
+        return _read_json_file(p, what), str(name or p)
+    return obj, str(name or f"the {what} data passed in")
 
 
-def load_coco_json(gt, preds) -> _Data:
+def _is_int(v) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool) and -2 ** 63 <= int(v) < 2 ** 63
+
+
+def _is_num(v) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def _is_box(v) -> bool:
+    return isinstance(v, (list, tuple)) and len(v) == 4 and all(_is_num(x) for x in v)
+
+
+_EXPECT = {_is_int: "an integer", _is_num: "a number", _is_box: "4 numbers [x, y, w, h]"}
+
+
+def _fields(recs, keys, checks, src, name):
+    """Columns ``{key: list}`` of a list of JSON objects, each value checked; the first bad record raises
+    :class:`MetricsInputError` naming it (``name(j, rec)``) and the field."""
+    cols = {k: [] for k in keys}
+    for j, r in enumerate(recs):
+        if not isinstance(r, dict):
+            raise MetricsInputError(f"{src}: {name(j, None)} must be a JSON object, got {_short(r)}")
+        for k, ok in zip(keys, checks):
+            if k not in r:
+                raise MetricsInputError(f"{name(j, r)} is missing the field {k!r}")
+            if not ok(r[k]):
+                raise MetricsInputError(f"{name(j, r)}: field {k!r} must be {_EXPECT[ok]}, got {_short(r[k])}")
+            cols[k].append(r[k])
+    return cols
+
+
+def load_coco_json(gt, preds, gt_name: str | None = None, pred_name: str | None = None) -> _Data:
     """Parse a COCO ground-truth dict/path and a results list/path into labkit's flat arrays.
 
     GT needs ``images`` (``id``), ``categories`` (``id``, ``name``) and ``annotations`` (``id``,
     ``image_id``, ``category_id``, ``bbox`` = x, y, w, h; optional ``area`` (defaults to w*h),
     ``iscrowd``, ``difficult``). Predictions: a list of ``{"image_id", "category_id", "bbox", "score"}``
     (or a dict with an ``annotations`` list). Images are ordered by id, as pycocotools does.
+    Annotation ids are only labels: they are checked to be integers, never used for matching.
+
+    ``gt_name``/``pred_name`` name the inputs in error messages (default: the path, or "the ... data passed in"
+    for in-memory objects). Every malformed input raises :class:`MetricsInputError` naming the record.
     """
-    gtd, gsrc = _load_json(gt, "ground-truth")
-    pr, psrc = _load_json(preds, "prediction")
+    gtd, gsrc = _load_json(gt, "ground-truth", gt_name)
+    pr, psrc = _load_json(preds, "prediction", pred_name)
     if not isinstance(gtd, dict):
-        raise MetricsInputError(f"{gsrc}: ground truth must be a COCO dict with images/annotations/categories")
+        raise MetricsInputError(f"{gsrc}: ground truth must be a COCO dict with images/annotations/categories, "
+                                f"got {type(gtd).__name__}")
     for key in ("images", "annotations", "categories"):
         if key not in gtd:
             raise MetricsInputError(f"{gsrc}: ground truth is missing the top-level field {key!r}")
+        if not isinstance(gtd[key], list):
+            raise MetricsInputError(f"{gsrc}: ground-truth field {key!r} must be a list, got {_short(gtd[key])}")
     if isinstance(pr, dict):
-        if "annotations" not in pr:
-            raise MetricsInputError(f"{psrc}: predictions must be a list of results or a dict with 'annotations'")
+        if not isinstance(pr.get("annotations"), list):
+            raise MetricsInputError(f"{psrc}: predictions must be a list of results or a dict with an "
+                                    "'annotations' list")
         pr = pr["annotations"]
     if not isinstance(pr, list):
-        raise MetricsInputError(f"{psrc}: predictions must be a list of result dicts")
+        raise MetricsInputError(f"{psrc}: predictions must be a list of result dicts, got {type(pr).__name__}")
 
-    def ids_of(lst, what):
-        try:
-            return [r["id"] for r in lst]
-        except (KeyError, TypeError):
-            j = next(j for j, r in enumerate(lst) if not isinstance(r, dict) or "id" not in r)
-            raise MetricsInputError(f"{gsrc}: {what}[{j}] is missing the field 'id'") from None
-
-    img_ids = np.unique(np.asarray(ids_of(gtd["images"], "images"), dtype=np.int64))
+    img_ids = np.unique(np.asarray(_fields(gtd["images"], ("id",), (_is_int,), gsrc,
+                                           lambda j, r: f"{gsrc}: images[{j}]")["id"], dtype=np.int64))
     cats = gtd["categories"]
-    cat_ids_raw = ids_of(cats, "categories")
-    order = np.argsort(cat_ids_raw, kind="stable")
+    cat_ids_raw = _fields(cats, ("id",), (_is_int,), gsrc, lambda j, r: f"{gsrc}: categories[{j}]")["id"]
+    order = np.argsort(np.asarray(cat_ids_raw, dtype=np.int64), kind="stable")
     classes = np.asarray(cat_ids_raw, dtype=np.int64)[order]
+    if len(np.unique(classes)) != len(classes):
+        dup = classes[np.flatnonzero(np.diff(classes) == 0)[0]]
+        raise MetricsInputError(f"{gsrc}: category id {dup} is listed twice in 'categories'")
     names = [str(cats[j].get("name", cats[j]["id"])) for j in order]
 
     anns = gtd["annotations"]
-    need = ("id", "image_id", "category_id", "bbox")
-    try:
-        g_id = np.fromiter((a["id"] for a in anns), np.int64, len(anns))
-        g_imgid = np.fromiter((a["image_id"] for a in anns), np.int64, len(anns))
-        g_cat = np.fromiter((a["category_id"] for a in anns), np.int64, len(anns))
-        g_box = np.asarray([a["bbox"] for a in anns], dtype=np.float64).reshape(len(anns), 4) if anns \
-            else np.zeros((0, 4))
-    except (KeyError, TypeError, ValueError):
-        for j, a in enumerate(anns):
-            if not isinstance(a, dict):
-                raise MetricsInputError(f"{gsrc}: annotations[{j}] is not a dict") from None
-            for k in need:
-                if k not in a:
-                    raise MetricsInputError(f"{gsrc}: annotation {j} (id {a.get('id')}) is missing the field {k!r}") \
-                        from None
-            if len(a["bbox"]) != 4:
-                raise MetricsInputError(f"{gsrc}: annotation {j} (id {a['id']}) bbox must have 4 numbers, "
-                                        f"got {a['bbox']}") from None
-        raise
+
+    def ann_name(j, a):
+        if a is None:
+            return f"annotations[{j}]"
+        return f"{gsrc}: annotation {j} (id {_short(a.get('id'), 20)})"
+
+    g = _fields(anns, ("id", "image_id", "category_id", "bbox"), (_is_int, _is_int, _is_int, _is_box), gsrc,
+                ann_name)
+    for j, a in enumerate(anns):
+        for k in ("area",):
+            if k in a and not _is_num(a[k]):
+                raise MetricsInputError(f"{ann_name(j, a)}: field {k!r} must be a number, got {_short(a[k])}")
+    g_id = np.asarray(g["id"], dtype=np.int64)
+    g_imgid = np.asarray(g["image_id"], dtype=np.int64)
+    g_cat = np.asarray(g["category_id"], dtype=np.int64)
+    g_box = np.asarray(g["bbox"], dtype=np.float64).reshape(len(anns), 4)
     g_area = np.asarray([a.get("area", b[2] * b[3]) for a, b in zip(anns, g_box)], dtype=np.float64)
     g_crowd = np.asarray([bool(a.get("iscrowd", 0)) for a in anns], dtype=bool)
     g_diff = np.asarray([bool(a.get("difficult", 0)) for a in anns], dtype=bool)
     g_name = lambda j: f"annotation {j} (id {anns[j]['id']}, image {anns[j]['image_id']}) in {gsrc}"  # noqa: E731
     _check_boxes_xywh(g_box, "ground-truth", g_name)
+    if len(g_area) and not np.isfinite(g_area).all():
+        j = int(np.flatnonzero(~np.isfinite(g_area))[0])
+        raise MetricsInputError(f"ground-truth {g_name(j)} has a non-finite area {g_area[j]}")
 
     n = len(pr)
-    try:
-        d_imgid = np.fromiter((p["image_id"] for p in pr), np.int64, n)
-        d_cat = np.fromiter((p["category_id"] for p in pr), np.int64, n)
-        d_score = np.fromiter((p["score"] for p in pr), np.float64, n)
-        d_box = np.asarray([p["bbox"] for p in pr], dtype=np.float64).reshape(n, 4) if n else np.zeros((0, 4))
-    except (KeyError, TypeError, ValueError):
-        for j, p in enumerate(pr):
-            if not isinstance(p, dict):
-                raise MetricsInputError(f"{psrc}: prediction {j} is not a dict") from None
-            for k in ("image_id", "category_id", "bbox", "score"):
-                if k not in p:
-                    raise MetricsInputError(f"{psrc}: prediction {j} (image {p.get('image_id')}) is missing "
-                                            f"the field {k!r}") from None
-            if len(p["bbox"]) != 4:
-                raise MetricsInputError(f"{psrc}: prediction {j} bbox must have 4 numbers, got {p['bbox']}") from None
-        raise
+
+    def pred_name_of(j, p):
+        if p is None:
+            return f"predictions[{j}]"
+        return f"{psrc}: prediction {j} (image {_short(p.get('image_id'), 20)})"
+
+    d = _fields(pr, ("image_id", "category_id", "bbox", "score"), (_is_int, _is_int, _is_box, _is_num), psrc,
+                pred_name_of)
+    d_imgid = np.asarray(d["image_id"], dtype=np.int64)
+    d_cat = np.asarray(d["category_id"], dtype=np.int64)
+    d_score = np.asarray(d["score"], dtype=np.float64)
+    d_box = np.asarray(d["bbox"], dtype=np.float64).reshape(n, 4)
     d_name = lambda j: f"prediction {j} (image {pr[j]['image_id']}) in {psrc}"  # noqa: E731
     _check_boxes_xywh(d_box, "prediction", d_name)
     if n and not np.isfinite(d_score).all():
-        raise MetricsInputError(f"{d_name(int(np.flatnonzero(~np.isfinite(d_score))[0]))} has a NaN score")
+        j = int(np.flatnonzero(~np.isfinite(d_score))[0])
+        raise MetricsInputError(f"{d_name(j)} has score {d_score[j]}; scores must be finite numbers")
 
     def index(vals, table, what, name):
         pos = np.searchsorted(table, vals)
@@ -312,8 +375,9 @@ def load_coco_json(gt, preds) -> _Data:
         bad = (pos >= len(table)) | (table[pos_c] != vals) if len(table) else np.ones(len(vals), bool)
         if len(vals) and bad.any():
             j = int(np.flatnonzero(bad)[0])
+            nb = int(bad.sum())
             raise MetricsInputError(f"{name(j)} refers to {what} {vals[j]}, which is not in the ground truth "
-                                    f"({int(bad.sum())} such records)")
+                                    f"({nb} such record{'s' if nb != 1 else ''})")
         return pos
 
     g_img = index(g_imgid, img_ids, "image id", g_name)
@@ -619,7 +683,7 @@ def _coco(data: _Data, want_curves: bool):
     d_out = np.stack([(d_area < lo) | (d_area > hi) for lo, hi in AREA_RANGES])  # (A, nd)
     if len(data.g_img):
         mg = np.where(matched, match, 0)
-        dtm = matched & (data.g_id[mg] != 0)  # pycocotools quirk: gt id 0 reads as "unmatched"
+        dtm = matched  # matches are positions, not annotation ids: no id-0 quirk (see the module docstring)
         dt_ig = matched & lanes_ign[np.arange(A * T)[:, None], mg]
     else:
         dtm = dt_ig = matched
@@ -892,19 +956,71 @@ def evaluate(gts, dets, convention: str = "coco", class_names=None, conf: float 
     return _run(data, convention, conf, curves)
 
 
-def evaluate_coco_json(gt, pred, convention: str = "coco", conf: float = 0.25, curves: bool = True
-                       ) -> DetectionMetrics:
+def evaluate_coco_json(gt, pred, convention: str = "coco", conf: float = 0.25, curves: bool = True,
+                       gt_name: str | None = None, pred_name: str | None = None) -> DetectionMetrics:
     """Evaluate COCO-format ground truth (path or dict) against COCO results (path or list).
 
     ``convention="coco"`` reproduces pycocotools' ``COCOeval(gt, dt, "bbox")`` 12 stats exactly.
     For the VOC conventions an annotation's ``difficult`` flag (non-standard field) and ``iscrowd``
     both mark "difficult"; for "ultralytics" crowd annotations are dropped.
 
+    Annotation ids are labels: renumbering them never changes a metric (pycocotools' id-0 bug is not copied;
+    :func:`pycocotools_stats` runs the reference for comparison). ``gt_name``/``pred_name`` name in-memory
+    inputs in error messages (e.g. the file they were read from).
+
     Raises:
-        MetricsInputError: a file is missing or not JSON, a field is missing, a box is bad, a
-        prediction refers to an image id or category id that is not in the ground truth.
+        MetricsInputError: a file is missing or not JSON, a field is missing or of the wrong type, a box is
+        bad, a prediction refers to an image id or category id that is not in the ground truth.
     """
-    return _run(load_coco_json(gt, pred), convention, conf, curves)
+    return _run(load_coco_json(gt, pred, gt_name=gt_name, pred_name=pred_name), convention, conf, curves)
+
+
+def pycocotools_stats(gt, pred) -> np.ndarray:
+    """The 12 ``COCOeval.summarize()`` stats from pycocotools itself (its printout silenced), for comparison.
+
+    pycocotools records a match as the GT's annotation id and tests it for truthiness, so a detection matched to
+    the annotation with ``id`` 0 counts as a false positive. For example, one image with two GT boxes and two
+    perfect detections::
+
+        gt = {"images": [{"id": 1}], "categories": [{"id": 1, "name": "a"}], "annotations": [
+              {"id": 0, "image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 20]},
+              {"id": 1, "image_id": 1, "category_id": 1, "bbox": [50, 50, 20, 20]}]}
+        dets = [{"image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 20], "score": 0.9},
+                {"image_id": 1, "category_id": 1, "bbox": [50, 50, 20, 20], "score": 0.8}]
+        pycocotools_stats(gt, dets)[1]          # 0.2525 (AP50): the id-0 match is lost
+        evaluate_coco_json(gt, dets).map50      # 1.0, as pycocotools gives with ids 1, 2
+
+    ``gt`` and ``pred`` are dicts/lists (or paths) as for :func:`evaluate_coco_json`; they are not modified.
+    """
+    import contextlib
+    import copy
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    gtd, _ = _load_json(gt, "ground-truth")
+    pr, _ = _load_json(pred, "prediction")
+    if isinstance(pr, dict):
+        pr = pr.get("annotations", [])
+    with contextlib.redirect_stdout(io.StringIO()):
+        cg = COCO()
+        cg.dataset = copy.deepcopy(gtd)
+        for a in cg.dataset.get("annotations", []):
+            a.setdefault("area", float(a["bbox"][2] * a["bbox"][3]))
+            a.setdefault("iscrowd", 0)
+        cg.createIndex()
+        if pr:
+            cd = cg.loadRes(copy.deepcopy(pr))
+        else:
+            cd = COCO()
+            cd.dataset = {"images": cg.dataset["images"], "categories": cg.dataset["categories"], "annotations": []}
+            cd.createIndex()
+        E = COCOeval(cg, cd, "bbox")
+        E.evaluate()
+        E.accumulate()
+        E.summarize()
+    return np.asarray(E.stats, dtype=np.float64)
 
 
 # ==================================================================================================

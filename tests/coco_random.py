@@ -78,11 +78,26 @@ def random_coco(seed=0, n_images=60, n_classes=12, max_gt=12, fp_per_img=8, crow
     return gt, dets
 
 
-def pycocotools_eval(gt, dets):
-    """12 stats (and the COCOeval object) from pycocotools, silenced."""
+def shift_ann_ids(gt, by=1):
+    """A copy of ``gt`` with every annotation id shifted by ``by`` (nothing else changes)."""
+    out = copy.deepcopy(gt)
+    for a in out["annotations"]:
+        a["id"] += by
+    return out
+
+
+def pycocotools_eval(gt, dets, shift_zero_ids=True):
+    """12 stats (and the COCOeval object) from pycocotools, silenced.
+
+    pycocotools counts a detection matched to the annotation with id 0 as a false positive (it tests the
+    matched id for truthiness); labkit does not copy that bug. So when an annotation has id 0 the reference is
+    pycocotools on ids shifted by +1 (``shift_zero_ids=False`` runs the buggy original).
+    """
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
+    if shift_zero_ids and any(a["id"] == 0 for a in gt["annotations"]):
+        gt = shift_ann_ids(gt, 1)
     with contextlib.redirect_stdout(io.StringIO()):
         cg = COCO()
         cg.dataset = copy.deepcopy(gt)

@@ -9,7 +9,7 @@ import types
 import numpy as np
 import pytest
 
-from coco_random import coco_to_lists, faster_coco_eval, pycocotools_eval, random_coco
+from coco_random import coco_to_lists, faster_coco_eval, pycocotools_eval, random_coco, shift_ann_ids
 from labkit import metrics as M
 
 pytest.importorskip("pycocotools")
@@ -106,18 +106,48 @@ def test_in_memory_equals_pycocotools():
     np.testing.assert_allclose(M.evaluate(Gt, Dt).stats, ref, atol=TOL, rtol=0)
 
 
-def test_annotation_id_zero_quirk_reproduced():
-    # one GT with id 0, one perfect detection: pycocotools counts it as a false positive
+def _two_box(ids):
     gt = {"images": [{"id": 1}], "categories": [{"id": 1, "name": "a"}],
-          "annotations": [{"id": 0, "image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 20], "area": 400,
+          "annotations": [{"id": ids[0], "image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 20], "area": 400,
+                           "iscrowd": 0},
+                          {"id": ids[1], "image_id": 1, "category_id": 1, "bbox": [50, 50, 20, 20], "area": 400,
                            "iscrowd": 0}]}
-    dets = [{"image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 20], "score": 0.9}]
-    ref, _ = pycocotools_eval(gt, dets)
-    res = M.evaluate_coco_json(gt, dets)
-    np.testing.assert_allclose(res.stats, ref, atol=TOL)
-    assert res.map50 == 0.0
-    gt["annotations"][0]["id"] = 5
-    assert M.evaluate_coco_json(gt, dets).map50 == pytest.approx(1.0)
+    dets = [{"image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 20], "score": 0.9},
+            {"image_id": 1, "category_id": 1, "bbox": [50, 50, 20, 20], "score": 0.8}]
+    return gt, dets
+
+
+def test_annotation_ids_are_labels_not_matches():
+    # issue 14 #10. Catches: copying pycocotools' id-0 bug (a match to the GT with id 0 read as "unmatched"):
+    # mAP50 was 0.2525 with ids 0, 1.
+    for ids in ((0, 1), (1, 2), (1, 0), (7, 3)):
+        gt, dets = _two_box(ids)
+        res = M.evaluate_coco_json(gt, dets)
+        assert res.map50 == 1.0, ids
+        assert res.map50_95 == 1.0, ids
+    # the reference itself: pycocotools loses the id-0 match, and agrees with labkit on ids shifted by +1
+    gt, dets = _two_box((0, 1))
+    raw, _ = pycocotools_eval(gt, dets, shift_zero_ids=False)
+    assert raw[1] == pytest.approx(51 * 0.5 / 101)  # 0.2525: FP first, then TP → precision 0.5 up to recall 0.5
+    np.testing.assert_allclose(M.pycocotools_stats(gt, dets), raw, atol=0)  # the public helper notebook 05 uses
+    np.testing.assert_allclose(M.evaluate_coco_json(gt, dets).stats,
+                               pycocotools_eval(shift_ann_ids(gt, 1), dets, shift_zero_ids=False)[0], atol=TOL)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_renumbering_annotations_changes_no_metric(seed):
+    # Catches: any use of annotation ids in matching or ordering (the id-0 bug, or ordering GTs by id).
+    gt, dets = random_coco(seed, n_images=25, id_zero=True)
+    base = {c: M.evaluate_coco_json(gt, dets, convention=c) for c in M.CONVENTIONS}
+    rng = np.random.default_rng(seed)
+    renum = copy.deepcopy(gt)
+    new_ids = rng.permutation(len(renum["annotations"]))  # includes 0, in a random place
+    for a, i in zip(renum["annotations"], new_ids):
+        a["id"] = int(i) * 3 - 5  # negative and zero ids too
+    for c, r in base.items():
+        r2 = M.evaluate_coco_json(renum, dets, convention=c)
+        np.testing.assert_array_equal(r2.stats, r.stats)
+        assert r2.map50 == r.map50 and r2.map50_95 == r.map50_95
 
 
 def test_empty_predictions_give_zero_ap():
@@ -432,3 +462,32 @@ def test_interactive_pr_widget_redraws():
     sliders[0].value = 0.8
     box.redraw()
     assert box.output is not None
+
+
+def test_error_wording_names_the_input(tmp_path):
+    # issue 14 #14. Catches: "prediction prediction 0", "1 such records", "<prediction object>", and an
+    # Infinity score reported as "NaN".
+    gt, dets = _two_box((1, 2))
+    bad = copy.deepcopy(dets)
+    bad[0]["bbox"] = [1, 2, -3, 4]
+    with pytest.raises(M.MetricsInputError) as e:
+        M.evaluate_coco_json(gt, bad, pred_name="preds.json")
+    assert "prediction prediction" not in str(e.value) and "preds.json" in str(e.value)
+    assert str(e.value).startswith("prediction 0 (image 1) in preds.json has negative size")
+    with pytest.raises(M.MetricsInputError) as e:
+        M.evaluate_coco_json(gt, bad)
+    assert "<" not in str(e.value) and "the prediction data passed in" in str(e.value)
+    bad = copy.deepcopy(dets)
+    bad[1]["image_id"] = 99
+    with pytest.raises(M.MetricsInputError, match=r"\(1 such record\)$"):
+        M.evaluate_coco_json(gt, bad)
+    bad[0]["image_id"] = 98
+    with pytest.raises(M.MetricsInputError, match=r"\(2 such records\)$"):
+        M.evaluate_coco_json(gt, bad)
+    p = tmp_path / "inf.json"
+    p.write_text(json.dumps(dets).replace("0.9", "Infinity"))
+    with pytest.raises(M.MetricsInputError, match=r"prediction 0 \(image 1\) in .*inf.json has score inf"):
+        M.evaluate_coco_json(gt, p)
+    G, D = _one(boxes=[(0, 0, 10, 10)], labels=[0], scores=[float("inf")])
+    with pytest.raises(M.MetricsInputError, match=r"prediction dets\[0\] box 0 has score inf"):
+        M.evaluate(G, D)
