@@ -11,26 +11,48 @@
     labkit links [--repo OWNER/NAME]                README table of Open-in-Colab/Kaggle links
     labkit data shapes [--n-train N ...]            generate the synthetic shapes data
     labkit eval --gt GT --pred PRED                 detection metrics (COCO / VOC / Ultralytics conventions)
+
+Exit codes: 0 ok; 1 a notebook (or a sweep point) failed; 2 bad input (one line naming the input and the fix;
+``--debug`` shows the traceback); 130 stopped with Ctrl-C (what finished is recorded).
 """
 from __future__ import annotations
 
 import argparse
 import ast
 import importlib
+import os
 import sys
+
+VALUES_HELP = ("Values are read with YAML 1.2 rules and checked against the type of the notebook's default before "
+               "any kernel starts: 012 is 12, 1e-3 a float, true/false the only booleans; 1:30 and no stay text. "
+               "For a text parameter the value is taken as typed.")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``labkit run: error: ... (see labkit run --help)``, exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _params(pairs) -> dict:
-    from labkit.runner import parse_value
+    from labkit.runner import CliText
 
-    return {name: parse_value(value) for name, value in (pairs or [])}
+    return {name: CliText(value) for name, value in (pairs or [])}
 
 
 def _add_param_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
-                   help="set a notebook parameter (repeatable); values are parsed as YAML")
-    p.add_argument("-f", "--file", dest="param_file", help="YAML file of NAME: value parameters")
+                   help="set a notebook parameter (repeatable); " + VALUES_HELP)
+    p.add_argument("-f", "--file", dest="param_file", help="YAML file of NAME: value parameters (YAML 1.2 rules)")
     p.add_argument("--profile", help="parameter profile in notebooks/profiles/ (e.g. gpu)")
+
+
+def _add_exec_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                   help="fail the run when one cell runs longer than this (default: no limit)")
+    p.add_argument("--log-output", action="store_true",
+                   help="stream the notebook's printed output to the terminal while it runs")
 
 
 def cmd_doctor(args) -> int:
@@ -43,7 +65,8 @@ def cmd_doctor(args) -> int:
 def cmd_run(args) -> int:
     from labkit import runner
 
-    res = runner.run(args.notebook, _params(args.parameter), args.param_file, args.profile)
+    res = runner.run(args.notebook, _params(args.parameter), args.param_file, args.profile,
+                     timeout=args.timeout, log_output=args.log_output)
     print(f"{res.notebook}: {res.status} in {res.wall_s:.1f} s -> {res.run_dir}")
     for k, v in res.records.items():
         print(f"  {k} = {v}")
@@ -55,19 +78,24 @@ def cmd_run(args) -> int:
 def cmd_sweep(args) -> int:
     from labkit import runner
 
-    values = {name: [runner.parse_value(v) for v in text.split(",")] for name, text in (args.parameter or [])}
+    values = {name: [runner.CliText(v) for v in text.split(",")] for name, text in (args.parameter or [])}
     if not values:
-        print("labkit sweep: give at least one -p NAME v1,v2,...", file=sys.stderr)
-        return 2
+        raise runner.UserError("give at least one swept parameter: -p NAME v1,v2,...")
     fixed = _params(args.set)
-    runner.sweep(args.notebook, values, fixed=fixed, profile=args.profile)
-    return 0
+    root = runner.sweep(args.notebook, values, fixed=fixed, profile=args.profile, timeout=args.timeout,
+                        log_output=args.log_output)
+    import csv
+
+    with open(root / "comparison.csv", newline="") as f:
+        statuses = [r["status"] for r in csv.DictReader(f)]
+    return 0 if statuses and all(s == "ok" for s in statuses) else 1
 
 
 def cmd_course(args) -> int:
     from labkit import runner
 
-    root = runner.course(args.notebooks or None, profile=args.profile, stop_on_error=args.stop_on_error)
+    root = runner.course(args.notebooks or None, profile=args.profile, stop_on_error=args.stop_on_error,
+                         timeout=args.timeout, log_output=args.log_output)
     import json
 
     results = json.loads((root / "summary.json").read_text())
@@ -87,15 +115,22 @@ def cmd_params(args) -> int:
     from labkit import runner
 
     nb = runner.resolve_notebook(args.notebook)
-    def type_of(v):
-        if v["inferred_type_name"] not in (None, "None"):
-            return v["inferred_type_name"]
-        try:  # papermill infers types only from annotations; fall back to the default's type
-            return type(ast.literal_eval(v["default"])).__name__
-        except (ValueError, SyntaxError):
-            return "?"
 
-    rows = [{"name": k, "type": type_of(v), "default": v["default"], "help": v["help"]}
+    def type_of(v):
+        typ, nullable = runner.declared_type(v)  # the annotation, else the default's type
+        return "any" if typ is None else typ.__name__ + (" or None" if nullable else "")
+
+    def range_of(name, v):
+        rng = runner.PARAMETER_RANGES.get(name)
+        try:
+            default = ast.literal_eval(str(v["default"]))
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            default = None
+        if rng is None or (isinstance(default, (int, float)) and not runner._in_range(default, rng)):
+            return ""
+        return runner.range_text(rng)
+
+    rows = [{"name": k, "type": type_of(v), "range": range_of(k, v), "default": v["default"], "help": v["help"]}
             for k, v in runner.notebook_parameters(nb).items()]
     print(runner.format_table(rows))
     return 0
@@ -104,6 +139,8 @@ def cmd_params(args) -> int:
 def cmd_strip(args) -> int:
     from labkit import nbtools
 
+    for nb in args.notebooks:  # check every file first: a bad one leaves all files untouched
+        nbtools.read_notebook(nb)
     for nb in args.notebooks:
         changed = nbtools.strip(nb)
         print(f"{nb}: {'stripped' if changed else 'already clean'}")
@@ -113,6 +150,8 @@ def cmd_strip(args) -> int:
 def cmd_refresh(args) -> int:
     from labkit import nbtools
 
+    for nb in args.notebooks:
+        nbtools.read_notebook(nb)
     for nb in args.notebooks:
         print(f"executing {nb} ...", flush=True)
         nbtools.refresh(nb)
@@ -132,6 +171,7 @@ def cmd_data(args) -> int:
 def cmd_links(args) -> int:
     from labkit import links, runner
 
+    links.repo_slug(args.repo)  # a bad --repo is an error before anything is read or written
     if args.update_readme:
         readme = runner.notebooks_dir().parent / "README.md"
         changed = links.update_readme(readme, runner.list_notebooks(), args.repo, args.branch)
@@ -142,30 +182,39 @@ def cmd_links(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="labkit", description="Run and manage the labkit course notebooks.")
+    parser = _Parser(prog="labkit", description="Run and manage the labkit course notebooks.",
+                     epilog="Exit codes: 0 ok, 1 a notebook or sweep point failed, 2 bad input (one line; "
+                            "--debug shows the traceback), 130 stopped with Ctrl-C.")
+    parser.add_argument("--version", action="version", version=f"labkit {_version()}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
     p = sub.add_parser("doctor", help="print versions, device, offline status and folders")
     p.set_defaults(func=cmd_doctor)
 
-    p = sub.add_parser("run", help="execute one notebook with parameters into a new run folder")
+    p = sub.add_parser("run", help="execute one notebook with parameters into a new run folder",
+                       description="Execute one notebook into a new run folder. " + VALUES_HELP)
     p.add_argument("notebook", help="path, name, stem or number (e.g. 00_setup_and_tour or 00)")
     _add_param_args(p)
+    _add_exec_args(p)
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("sweep", help="run a grid of parameter values and compare")
+    p = sub.add_parser("sweep", help="run a grid of parameter values and compare",
+                       description="Run a grid of parameter values; exit code 1 when any point fails. " + VALUES_HELP)
     p.add_argument("notebook")
     p.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "V1,V2,..."),
                    help="a swept parameter and its comma-separated values (repeatable)")
     p.add_argument("--set", nargs=2, action="append", metavar=("NAME", "VALUE"), help="a fixed parameter")
     p.add_argument("--profile")
+    _add_exec_args(p)
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("course", help="run every notebook in order and print a summary")
     p.add_argument("notebooks", nargs="*", help="only these notebooks (default: all)")
     p.add_argument("--profile")
     p.add_argument("--stop-on-error", action="store_true")
+    _add_exec_args(p)
     p.set_defaults(func=cmd_course)
 
     p = sub.add_parser("bundle", help="package a parameterized notebook for a platform")
@@ -203,12 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
     dsub.required = True
     s = dsub.add_parser("shapes", help="synthetic coloured shapes (YOLO, VOC and COCO layouts)")
     s.add_argument("--root")
-    s.add_argument("--n-train", type=int, default=64)
-    s.add_argument("--n-val", type=int, default=32)
-    s.add_argument("--n-test", type=int, default=0)
-    s.add_argument("--imgsz", type=int, default=128)
-    s.add_argument("--n-classes", type=int, default=3)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--n-train", type=_count(0), default=64)
+    s.add_argument("--n-val", type=_count(0), default=32)
+    s.add_argument("--n-test", type=_count(0), default=0)
+    s.add_argument("--imgsz", type=_count(32), default=128, help="image side in pixels (>= 32)")
+    s.add_argument("--n-classes", type=_count(1), default=3)
+    s.add_argument("--seed", type=_count(0), default=0)
     s.set_defaults(func=cmd_data)
 
     # Subcommands contributed by topic modules: each exposes register(subparsers).
@@ -221,16 +270,90 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
-    """Entry point of the ``labkit`` command; returns the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    from labkit.runner import ParameterError
-
+def _version() -> str:
     try:
-        return int(args.func(args) or 0)
-    except (ParameterError, FileNotFoundError, FileExistsError) as e:
-        print(f"labkit {args.command}: error: {e}", file=sys.stderr)
+        from importlib.metadata import version
+
+        return version("labkit")
+    except Exception:  # noqa: BLE001 - running from a source tree without install
+        return "0+unknown"
+
+
+def _count(minimum: int):
+    """argparse type: an integer >= ``minimum``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is below {minimum}")
+        return value
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
+def user_error_message(e: BaseException) -> str | None:
+    """One line for an exception caused by bad user input, or None when it is a bug (keeps its traceback)."""
+    import yaml
+
+    from labkit.errors import UserError
+
+    if isinstance(e, UserError):
+        return str(e)
+    if isinstance(e, UnicodeDecodeError):
+        return f"a file is not UTF-8 text ({e.reason}); give a text file"
+    if isinstance(e, OSError):
+        name = e.filename
+        what = f"{name}: " if name else ""
+        hint = {"FileNotFoundError": "check the path", "IsADirectoryError": "give a file, not a folder",
+                "NotADirectoryError": "give a folder", "PermissionError": "check the permissions, or set "
+                "LABKIT_HOME to a writable folder", "FileExistsError": "choose another name"}.get(type(e).__name__, "")
+        text = e.strerror or str(e)
+        return f"{what}{text}" + (f"; {hint}" if hint and hint not in text else "") if name or e.strerror else str(e)
+    if isinstance(e, RecursionError):
+        return "an input is nested too deeply to read"
+    if isinstance(e, yaml.YAMLError):
+        return f"invalid YAML: {str(e).splitlines()[0]}"
+    if isinstance(e, ValueError):  # the commands' own checks (make_shapes, repo names, metrics inputs)
+        return str(e).splitlines()[0] if str(e) else type(e).__name__
+    return None
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``labkit`` command; returns the exit code (see the module docstring)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("LABKIT_DEBUG") == "1"
+    argv = [a for a in argv if a != "--debug"]
+    command = "labkit"
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        command = f"labkit {args.command}"
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe (labkit ... | head) surfaces here, not at exit
+        return code
+    except BrokenPipeError:
+        try:  # the reader went away: stop quietly, as `cat` does
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 141
+    except KeyboardInterrupt as e:
+        where = getattr(e, "where", None)
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        print(f"{command}: interrupted" + (f"; what finished is recorded in {where}" if where else ""),
+              file=sys.stderr)
+        return 130
+    except Exception as e:
+        msg = user_error_message(e)
+        if msg is None or debug:
+            raise
+        print(f"{command}: error: {msg}", file=sys.stderr)
         return 2
 
 

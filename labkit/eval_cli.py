@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
+
+from labkit.errors import UserError
 
 __all__ = ["register", "run_eval", "load_inputs"]
 
@@ -38,49 +41,116 @@ def register(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+def _read_json(path: Path, flag: str):
+    """JSON from a file, or a one-line :class:`UserError` naming the file (bad bytes, deep nesting, ...)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{flag} {path}: not UTF-8 text; give a JSON file") from None
+    except OSError as e:
+        raise UserError(f"{flag} {path}: cannot read it ({e.strerror or e})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UserError(f"{flag} {path}: not valid JSON ({e})") from None
+    except RecursionError:
+        raise UserError(f"{flag} {path}: JSON nested too deeply to be COCO data") from None
+    except ValueError as e:  # e.g. an integer with too many digits
+        raise UserError(f"{flag} {path}: unreadable JSON value ({str(e).splitlines()[0][:80]})") from None
+
+
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
 def load_inputs(gt, pred, split: str = "val"):
-    """Resolve ``--gt`` / ``--pred`` to a COCO GT dict and a COCO results list."""
+    """Resolve ``--gt`` / ``--pred`` to a COCO GT dict and a COCO results list.
+
+    Raises :class:`labkit.errors.UserError` (one line naming the file) for a missing or unreadable file, JSON of
+    the wrong shape, a non-finite score, or a prediction folder without ``.txt`` files.
+    """
     from labkit.data import convert as C
 
     gt, pred = Path(gt), Path(pred)
     if not gt.exists():
-        raise FileNotFoundError(f"--gt not found: {gt}")
+        raise UserError(f"--gt not found: {gt}; check the path")
     if not pred.exists():
-        raise FileNotFoundError(f"--pred not found: {pred}")
+        raise UserError(f"--pred not found: {pred}; check the path")
     if gt.is_file() and gt.suffix == ".json":
-        try:
-            gt_dict = json.loads(gt.read_text())
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{gt}: not valid JSON ({e})") from None
+        gt_dict = _read_json(gt, "--gt")
+        if not isinstance(gt_dict, dict) or not isinstance(gt_dict.get("images"), list):
+            raise UserError(f"--gt {gt}: expected a COCO ground-truth object with an 'images' list (and "
+                            "'annotations', 'categories'), got " + type(gt_dict).__name__)
     else:
         images_dir, labels_dir, names = C.yolo_dataset(gt, split)
         gt_dict = C.yolo_to_coco(images_dir, labels_dir, names=names)
     if pred.is_dir():
-        cat_ids = sorted(c["id"] for c in gt_dict.get("categories", []))
+        if not any(pred.rglob("*.txt")):
+            raise UserError(f"--pred {pred}: no .txt prediction files in this folder; give the labels/ folder that "
+                            "model.predict(save_txt=True, save_conf=True) wrote (if the model detected nothing at "
+                            "all, pass a JSON file holding [])")
+        cats = gt_dict.get("categories", [])
+        cat_ids = sorted(c["id"] for c in cats) if isinstance(cats, list) else []
         preds = C.yolo_preds_to_coco(pred, gt_dict, category_ids=cat_ids)
     else:
-        try:
-            preds = json.loads(pred.read_text())
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{pred}: not valid JSON ({e})") from None
+        preds = _read_json(pred, "--pred")
+        if not isinstance(preds, list):
+            raise UserError(f"--pred {pred}: expected a COCO results list of {{image_id, category_id, bbox, score}}, "
+                            f"got {type(preds).__name__}")
+    for j, p in enumerate(preds):
+        if isinstance(p, dict) and "score" in p and not _finite(p["score"]):
+            raise UserError(f"--pred {pred}: prediction {j} (image {str(p.get('image_id'))[:20]}) has the score "
+                            f"{str(p['score'])[:20]}; scores must be finite numbers")
     return gt_dict, preds
+
+
+def _check_out(out: Path, gt: Path, pred: Path) -> None:
+    """Refuse an ``--out`` that is a folder, or that would overwrite or land inside an input."""
+    if out.is_dir():
+        raise UserError(f"--out {out} is a folder; give a file name such as {out / 'metrics.json'}")
+    o = out.resolve()
+    for flag, src in (("--gt", gt), ("--pred", pred)):
+        s = src.resolve()
+        if o == s or (s.is_dir() and s in o.parents) or (src.is_file() and src.suffix in (".yaml", ".yml")
+                                                          and s.parent in o.parents):
+            raise UserError(f"--out {out} would write over or into the input {flag} {src}; inputs are only read, "
+                            "choose another file")
 
 
 def run_eval(args) -> int:
     """Handler of ``labkit eval``; returns the process exit code (0 ok, 2 bad input)."""
+    import yaml
+
     from labkit.metrics import MetricsInputError, evaluate_coco_json
 
+    gt, pred = Path(args.gt), Path(args.pred)
+    out = Path(args.out) if getattr(args, "out", None) else None
     try:
-        gt, preds = load_inputs(args.gt, args.pred, getattr(args, "split", "val"))
-        res = evaluate_coco_json(gt, preds, convention=args.convention, conf=getattr(args, "conf", 0.25))
-    except (MetricsInputError, ValueError, FileNotFoundError, KeyError) as e:
-        print(f"labkit eval: error: {e}", file=sys.stderr)
+        if out is not None:
+            _check_out(out, gt, pred)
+        gt_dict, preds = load_inputs(gt, pred, getattr(args, "split", "val"))
+        res = evaluate_coco_json(gt_dict, preds, convention=args.convention, conf=getattr(args, "conf", 0.25))
+        text = res.summary()
+        payload = json.dumps(res.to_dict(curves=getattr(args, "curves", False)), indent=1) if out else None
+    except (UserError, MetricsInputError) as e:
+        msg = str(e).replace("<ground-truth object>", str(gt)).replace("<prediction object>", str(pred))
+        print(f"labkit eval: error: {msg.splitlines()[0] if msg else type(e).__name__}", file=sys.stderr)
         return 2
-    print(res.summary())
-    if getattr(args, "out", None):
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(res.to_dict(curves=getattr(args, "curves", False)), indent=1))
+    except (ValueError, FileNotFoundError, KeyError, TypeError, IndexError, AttributeError, OverflowError,
+            RecursionError, OSError, yaml.YAMLError) as e:
+        # the inputs are untrusted: whatever their content trips on is reported as bad input, in one line
+        why = str(e).splitlines()[0][:120] if str(e) else ""
+        print(f"labkit eval: error: --gt {gt} / --pred {pred}: unexpected content ({type(e).__name__}: {why}); "
+              "give COCO JSON files or a YOLO dataset and prediction folder", file=sys.stderr)
+        return 2
+    print(text)
+    if out is not None:
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(payload)
+        except OSError as e:
+            print(f"labkit eval: error: --out {out}: cannot write it ({e.strerror or e})", file=sys.stderr)
+            return 2
         print(f"wrote {out}")
     return 0
 

@@ -19,7 +19,9 @@ def repo_slug(repo: str | None = None) -> str:
     m = re.search(r"github\.com[/:]([^/]+/[^/.]+)", repo)
     slug = m.group(1) if m else repo.strip("/")
     if not re.fullmatch(r"[\w.-]+/[\w.-]+", slug):
-        raise ValueError(f"repository {repo!r}: expected OWNER/NAME or a GitHub URL")
+        from labkit.errors import UserError
+
+        raise UserError(f"--repo {repo!r}: expected OWNER/NAME (letters, digits, '.', '-', '_') or a GitHub URL")
     return slug
 
 
@@ -49,7 +51,9 @@ def update_readme(readme: Path, notebooks: list[Path], repo: str | None = None, 
     text = Path(readme).read_text(encoding="utf-8")
     m = re.search(r"(<!-- notebooks:start[^\n]*-->\n)(.*?)(<!-- notebooks:end -->)", text, flags=re.S)
     if not m:
-        raise ValueError(f"{readme}: no '<!-- notebooks:start ... -->' / '<!-- notebooks:end -->' markers")
+        from labkit.errors import UserError
+
+        raise UserError(f"{readme}: no '<!-- notebooks:start ... -->' / '<!-- notebooks:end -->' markers; add them")
     new = text[: m.start(2)] + badges_table(notebooks, repo, branch) + "\n" + text[m.end(2):]
     if new != text:
         Path(readme).write_text(new, encoding="utf-8")

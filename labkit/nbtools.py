@@ -116,10 +116,30 @@ def strip_notebook(nb):
     return nb
 
 
+def read_notebook(path) -> "nbformat.NotebookNode":
+    """Read a notebook file; anything that is not one (README.md, a folder, binary data) raises a one-line
+    :class:`labkit.errors.UserError` that names the file."""
+    from labkit.errors import UserError
+
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: no such notebook; give the path of an .ipynb file")
+    if not path.is_file():
+        raise UserError(f"{path} is not a file; give the path of an .ipynb file")
+    try:
+        return nbformat.read(str(path), as_version=4)
+    except OSError as e:
+        raise UserError(f"{path}: cannot read it ({e.strerror or e})") from None
+    except Exception as e:  # noqa: BLE001 - whatever the parser trips on, the file is not a notebook
+        # nbformat raises NotJSONError (a ValueError) for README.md, validation errors for odd JSON
+        why = str(e).splitlines()[0][:80] if str(e) else type(e).__name__
+        raise UserError(f"{path} is not a Jupyter notebook ({why}); give the path of an .ipynb file") from None
+
+
 def problems(path) -> list[str]:
     """Why a committed notebook is not clean (empty list when it is)."""
     path = Path(path)
-    nb = nbformat.read(str(path), as_version=4)
+    nb = read_notebook(path)
     out = []
     if parameters_cell(nb) is None:
         out.append(f"{path.name}: no cell tagged 'parameters'")
@@ -142,7 +162,7 @@ def problems(path) -> list[str]:
 def strip(path) -> bool:
     """Strip a notebook file in place; returns True if it changed."""
     path = Path(path)
-    nb = nbformat.read(str(path), as_version=4)
+    nb = read_notebook(path)
     clean = strip_notebook(nb)
     before = path.read_text(encoding="utf-8")
     after = nbformat.writes(clean) + "\n"
@@ -157,7 +177,7 @@ def refresh(path, timeout: int = 1800, kernel_name: str = "python3") -> None:
     from nbclient import NotebookClient
 
     path = Path(path).resolve()
-    nb = nbformat.read(str(path), as_version=4)
+    nb = read_notebook(path)
     client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name,
                             resources={"metadata": {"path": str(path.parent)}})
     client.execute()

@@ -59,7 +59,7 @@ def test_bad_yaml_names_file_and_line(tiny_notebooks, tmp_path):
 
 
 def test_missing_profile_lists_available(tiny_notebooks):
-    with pytest.raises(FileNotFoundError, match="available profiles: big"):
+    with pytest.raises(runner.ParameterError, match="available profiles: big"):
         runner.load_profile("gpu", runner.resolve_notebook("90"))
 
 
