@@ -112,7 +112,10 @@ def _project_root(start: Path) -> Path | None:
 def paths(create: bool = True) -> Paths:
     """Data, runs and weights folders under ``LABKIT_HOME`` (default: the labkit checkout, else the cwd).
 
-    On Colab/Kaggle the working folder (``/content``, ``/kaggle/working``) is the default home.
+    On Colab/Kaggle the working folder (``/content``, ``/kaggle/working``) is the default home. ``LABKIT_HOME``
+    is only where labkit writes; the course notebooks are looked up separately (``$LABKIT_NOTEBOOKS``, see
+    :func:`labkit.runner.notebooks_dir`). With ``create=True`` a home that cannot be written raises a
+    :class:`labkit.errors.UserError` naming it.
     """
     home_env = os.environ.get("LABKIT_HOME")
     if home_env:
@@ -123,7 +126,13 @@ def paths(create: bool = True) -> Paths:
     p = Paths(home=home, data=home / "data", runs=home / "runs", weights=home / "weights")
     if create:
         for d in (p.data, p.runs):
-            d.mkdir(parents=True, exist_ok=True)
+            try:
+                d.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                from labkit.errors import UserError
+
+                raise UserError(f"LABKIT_HOME {home}: cannot create {d.name}/ ({e.strerror or e}); set LABKIT_HOME "
+                                "to a writable folder") from None
     return p
 
 
@@ -373,13 +382,18 @@ def setup(seed: int = 0, device: str | None = "auto", quiet: bool = False) -> st
 
 
 def doctor(file=None) -> dict:
-    """Print (and return) versions, device, offline status and cache folders."""
-    p = paths()
+    """Print (and return) versions, device, offline status and cache folders (also when LABKIT_HOME is read-only)."""
+    p = paths(create=False)
     info: dict[str, object] = {"platform": platform()}
     info.update(versions())
     info.update(device_info())
     info["online"] = is_online()
-    info["LABKIT_HOME"] = str(p.home)
+    nearest = next((d for d in (p.home, *p.home.parents) if d.exists()), p.home)
+    writable = nearest.is_dir() and os.access(nearest, os.W_OK)
+    info["LABKIT_HOME"] = str(p.home) + ("" if writable else "  (not writable: set LABKIT_HOME to a writable folder)")
+    from labkit.runner import notebooks_dir
+
+    info["notebooks"] = str(notebooks_dir())
     info["data"] = str(p.data)
     info["runs"] = str(p.runs)
     info["weights"] = str(p.weights)
