@@ -255,17 +255,19 @@ def configure_offline(force: bool | None = None) -> bool:
     if offline:
         os.environ.setdefault("YOLO_OFFLINE", "1")
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if importlib.util.find_spec("ultralytics") is not None:
+        from labkit import weights
+
+        weights.install()  # every checkpoint load restricted unless opted in (labkit.weights)
     if importlib.util.find_spec("ultralytics") is not None and not _CONFIGURED:
         import ultralytics.utils as uu
 
         _ensure_fonts()
         wanted = {"sync": False, "clearml": False, "comet": False, "dvc": False, "mlflow": False,
                   "raytune": False, "wandb": False}
-        try:
-            if any(uu.SETTINGS.get(k) != v for k, v in wanted.items()):
-                uu.SETTINGS.update(wanted)
-        except Exception:  # settings file read-only: keep going, only analytics stay as they were
-            pass
+        # in memory only: this process's trainers read SETTINGS per run, and the user's global settings file
+        # (SETTINGS.update would rewrite it) stays as it was
+        dict.update(uu.SETTINGS, wanted)
         if offline:
             uu.ONLINE = False
         _CONFIGURED = True
@@ -283,25 +285,35 @@ def _find_local_weights(name: str) -> Path | None:
     return next((c for c in cands if c.is_file()), None)
 
 
-def yolo_model(name: str = "yolov8n.pt", verbose: bool = True):
+def yolo_model(name: str = "yolov8n.pt", verbose: bool = True, trust_weights: bool = False):
     """An Ultralytics ``YOLO`` model: pretrained when the weights are available, else built from yaml.
 
     ``name`` is a ``.pt`` file/name or a ``.yaml`` architecture. Weights are looked up as a path, in
     ``<LABKIT_HOME>/weights`` and in Ultralytics' weights folder; when absent and offline (or the download
     fails) a one-line notice is printed and the same architecture is built from its yaml (random init).
+
+    Weights load safely (:mod:`labkit.weights`): a file that would unpickle anything but known model types raises
+    :class:`labkit.weights.UntrustedWeightsError` naming it; ``trust_weights=True`` (or
+    ``LABKIT_TRUST_WEIGHTS=1``) is the explicit opt-in for a trusted legacy file.
     """
     configure_offline()
     from ultralytics import YOLO
+
+    from labkit import weights
 
     if not name.endswith(".pt"):
         return YOLO(name)
     local = _find_local_weights(name)
     if local is not None:
-        return YOLO(str(local))
+        with weights.trusted(trust_weights):
+            return YOLO(str(local))
     yaml_name = Path(name).with_suffix(".yaml").name
     if is_online():
         try:
-            return YOLO(name)
+            with weights.trusted(trust_weights):
+                return YOLO(name)
+        except weights.UntrustedWeightsError:
+            raise
         except Exception as e:  # download refused or failed
             reason = f"download failed ({type(e).__name__})"
     else:

@@ -66,7 +66,8 @@ def parse_device(device: str | int | Sequence[int] | None = "auto", verbose: boo
 
 
 def enable_tensorboard(on: bool = True, verbose: bool = True) -> bool:
-    """Turn Ultralytics' TensorBoard logging on (setting ``tensorboard``); returns whether it is active.
+    """Turn Ultralytics' TensorBoard logging on (setting ``tensorboard``, for this process only: the user's
+    Ultralytics settings file is not rewritten); returns whether it is active.
 
     When the ``tensorboard`` package is missing the run goes on without it, with a one-line notice.
     """
@@ -79,13 +80,8 @@ def enable_tensorboard(on: bool = True, verbose: bool = True) -> bool:
     if on and not available and verbose:
         print("labkit: the tensorboard package is not installed; training runs without TensorBoard logs "
               "(pip install tensorboard to get them).")
-    try:
-        if SETTINGS.get("tensorboard") != want:
-            SETTINGS.update({"tensorboard": want})
-    except Exception as e:  # read-only settings file
-        if verbose:
-            print(f"labkit: could not change Ultralytics' tensorboard setting ({e}).")
-        return bool(SETTINGS.get("tensorboard")) and available
+    # this process only: trainers read SETTINGS per run; SETTINGS.update would rewrite the user's global file
+    dict.update(SETTINGS, {"tensorboard": want})
     return want
 
 
@@ -148,7 +144,7 @@ def train(data, model="yolov8n.pt", name: str = "run", epochs: int = 10, imgsz: 
           optimizer: str = "AdamW", lr0: float = 5e-4, lrf: float = 0.01, cos_lr: bool = True,
           weight_decay: float = 5e-4, patience: int = 15, seed: int = 0, device="auto", freeze=None,
           workers: int = 0, kind: str = "06_bkai", tensorboard: bool = True, run_root=None, verbose: bool = False,
-          **extra) -> Run:
+          trust_weights: bool = False, **extra) -> Run:
     """Train (or fine-tune) an Ultralytics YOLO model into a fresh run folder; returns a :class:`Run`.
 
     Args:
@@ -162,25 +158,29 @@ def train(data, model="yolov8n.pt", name: str = "run", epochs: int = 10, imgsz: 
             Ultralytics' arguments of the same name (the seed notebook's hyperparameters).
         device: ``"auto"``, ``"cpu"``, ``"0"``, ``"0,1"`` … (see :func:`parse_device`).
         tensorboard: log to TensorBoard when the package is installed.
+        trust_weights: load ``model`` without restriction (the explicit opt-in for a trusted legacy file that
+            safe loading refuses: see :mod:`labkit.weights`).
         extra: any other Ultralytics training argument (``mosaic``, ``warmup_epochs``, ``plots`` …).
     """
-    from labkit import env
+    from labkit import env, weights
     from labkit.runner import new_run_dir
 
     env.configure_offline()
     enable_tensorboard(tensorboard)
-    m = env.yolo_model(str(model), verbose=True) if not isinstance(model, Path) else None
+    m = env.yolo_model(str(model), verbose=True, trust_weights=trust_weights) if not isinstance(model, Path) else None
     if m is None:
         from ultralytics import YOLO
 
-        m = YOLO(str(model))
+        with weights.trusted(trust_weights):
+            m = YOLO(str(model))
     base = new_run_dir(kind, root=run_root)  # runs/<kind>/<timestamp>[-N], created atomically: never reused
     run_dir = base / re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
     params = dict(epochs=epochs, imgsz=imgsz, batch=batch, optimizer=optimizer, lr0=lr0, lrf=lrf, cos_lr=cos_lr,
                   weight_decay=weight_decay, patience=patience, seed=seed, freeze=freeze, workers=workers)
     args = dict(data=str(data), device=parse_device(device), project=str(run_dir.parent), name=run_dir.name,
                 exist_ok=True, verbose=verbose, plots=extra.pop("plots", False), **params, **extra)
-    res = m.train(**args)
+    with weights.trusted(trust_weights):
+        res = m.train(**args)
     final = dict(getattr(res, "results_dict", {}) or {}) if res is not None else {}
     return Run(name=name, dir=run_dir, params={**params, "model": str(model), "epochs_asked": epochs}, final=final)
 
@@ -262,16 +262,20 @@ def compare(runs):
 # Predictions and the BKAI submission format
 # ----------------------------------------------------------------------------------------------
 def predict_quads(model, images: Iterable, conf: float = 0.25, imgsz: int = 640, device="auto",
-                  batch: int = 8) -> dict:
+                  batch: int = 8, trust_weights: bool = False) -> dict:
     """Predict text boxes; returns ``{image_path: {"quads": (N, 4, 2) int, "scores": (N,)}}``.
 
     A detector gives axis-aligned boxes; as quads they are the 4 corners clockwise from the top-left, rounded
-    to integers and clipped to the image, as the BKAI submission expects.
+    to integers and clipped to the image, as the BKAI submission expects. A weights path loads safely
+    (:mod:`labkit.weights`; ``trust_weights=True`` is the opt-in for a trusted legacy file).
     """
     from ultralytics import YOLO
 
+    from labkit import weights
+
     if not hasattr(model, "predict"):
-        model = YOLO(str(model))
+        with weights.trusted(trust_weights):
+            model = YOLO(str(model))
     images = [str(p) for p in images]
     out = {}
     dev = parse_device(device, verbose=False)

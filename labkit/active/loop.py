@@ -114,10 +114,12 @@ class UltralyticsTrainer:
         self.cfg = cfg
 
     def __call__(self, data_yaml: Path, rnd: int, init_weights: str | None, out_dir: Path, seed: int):
+        from labkit import weights
         from labkit.env import ultralytics_device, yolo_model
         from ultralytics import YOLO
 
         c = self.cfg
+        weights.install()  # the warm-start path comes from manifest.json: load it safely (labkit.weights)
         model = YOLO(init_weights) if init_weights else yolo_model(c.model, verbose=False)
         if not c.tensorboard:
             model.add_callback("on_pretrain_routine_start", _drop_tensorboard)

@@ -76,13 +76,14 @@ def _fingerprint(net) -> tuple:
     return tuple((t.data_ptr(), t._version) for t in list(net.parameters()) + list(net.buffers()))
 
 
-def _network(model, device: str = "cpu", channels_last: bool = False):
+def _network(model, device: str = "cpu", channels_last: bool = False, trust_weights: bool = False):
     """The torch DetectionModel inside an Ultralytics ``YOLO`` (or the module itself, or a weights path): a fused
     eval-mode **copy** (the caller's model is never modified), cached until the weights change.
 
     Ultralytics' ``predict`` keeps its fused model between calls too (``model.predictor``); here the cache is keyed
     on the model object (or the file's path, size and modification time) and checked against a fingerprint of
-    every parameter, so training the model in between invalidates it.
+    every parameter, so training the model in between invalidates it. A weights path loads safely
+    (:mod:`labkit.weights`); ``trust_weights=True`` is the explicit opt-in for a trusted legacy file.
     """
     import weakref
 
@@ -101,7 +102,10 @@ def _network(model, device: str = "cpu", channels_last: bool = False):
     if isinstance(src, (str, os.PathLike)):
         from ultralytics import YOLO
 
-        net = YOLO(str(src)).model
+        from labkit import weights
+
+        with weights.trusted(trust_weights):
+            net = YOLO(str(src)).model
     else:
         net = copy.deepcopy(src)
     net = net.float().eval()
@@ -138,7 +142,7 @@ def cpu_batch(batch: int, imgsz: int, device: str = "cpu") -> int:
 def predict_pool(model, paths: Sequence[str | os.PathLike], imgsz: int = 128, batch: int = 32,
                  conf: float = 0.01, iou: float = 0.7, max_det: int = 100, device: str = "cpu",
                  embed: bool = True, progress: bool = True, workers: int = 2, desc: str = "scoring pool",
-                 flip: bool = False) -> Predictions:
+                 flip: bool = False, trust_weights: bool = False) -> Predictions:
     """Run ``model`` over ``paths`` in batches; returns :class:`~labkit.active.strategies.Predictions`.
 
     Args:
@@ -152,6 +156,8 @@ def predict_pool(model, paths: Sequence[str | os.PathLike], imgsz: int = 128, ba
         progress: show a ``tqdm`` progress bar.
         workers: threads that read and letterbox the next images.
         flip: run on horizontally flipped images and flip the boxes back (a cheap extra committee member).
+        trust_weights: load a weights path without restriction (the explicit opt-in for a trusted legacy file;
+            by default it loads safely: :mod:`labkit.weights`).
     """
     import torch
     from tqdm.auto import tqdm
@@ -160,7 +166,7 @@ def predict_pool(model, paths: Sequence[str | os.PathLike], imgsz: int = 128, ba
     paths = [str(p) for p in paths]
     batch = cpu_batch(batch, imgsz, device)
     cl = str(device).startswith("cpu")  # channels-last convolutions are markedly faster on CPU (oneDNN)
-    net = _network(model, device, channels_last=cl)
+    net = _network(model, device, channels_last=cl, trust_weights=trust_weights)
     head = net.model[-1]
     nc = int(getattr(head, "nc", 0))
     feats: list = []
