@@ -337,7 +337,7 @@ def main(argv=None) -> int:
         try:  # the reader went away: stop quietly, as `cat` does
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
-        except (OSError, ValueError):
+        except Exception:  # noqa: BLE001 - stdout without a file descriptor
             pass
         return 141
     except KeyboardInterrupt as e:

@@ -13,6 +13,7 @@ to the images by file name. YOLO class k maps to the k-th category id of the gro
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import math
 import sys
@@ -129,7 +130,11 @@ def run_eval(args) -> int:
         if out is not None:
             _check_out(out, gt, pred)
         gt_dict, preds = load_inputs(gt, pred, getattr(args, "split", "val"))
-        res = evaluate_coco_json(gt_dict, preds, convention=args.convention, conf=getattr(args, "conf", 0.25))
+        names = {}
+        if "pred_name" in inspect.signature(evaluate_coco_json).parameters:  # messages name the files
+            names = {"gt_name": str(gt), "pred_name": str(pred)}
+        res = evaluate_coco_json(gt_dict, preds, convention=args.convention, conf=getattr(args, "conf", 0.25),
+                                 **names)
         text = res.summary()
         payload = json.dumps(res.to_dict(curves=getattr(args, "curves", False)), indent=1) if out else None
     except (UserError, MetricsInputError) as e:
