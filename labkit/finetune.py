@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -23,7 +24,9 @@ from typing import Iterable, Sequence
 import numpy as np
 
 __all__ = ["Run", "train", "parse_device", "enable_tensorboard", "read_results", "plot_curves", "compare",
-           "predict_quads", "export_bkai", "read_bkai_submission", "draw_predictions", "CURVE_NAMES"]
+           "predict_quads", "export_bkai", "quiet_ultralytics", "tensorboard_stopped_at_exit", "runs_root",
+           "border_report", "border_verdict", "stage_verdicts", "repeated_epochs", "nbs_verdict",
+           "read_bkai_submission", "draw_predictions", "CURVE_NAMES"]
 
 #: results.csv column → tidy metric name
 CURVE_NAMES = {
@@ -85,6 +88,84 @@ def enable_tensorboard(on: bool = True, verbose: bool = True) -> bool:
     return want
 
 
+def runs_root(kind: str = "06_bkai") -> Path:
+    """The folder that holds every run of ``kind`` (what :func:`train` creates its run folders in), created if
+    needed: ``<LABKIT_HOME>/runs/<kind>``, or inside the ``labkit run`` folder. Point TensorBoard's ``--logdir``
+    here to see all of them side by side."""
+    import os
+
+    from labkit import env
+
+    root = Path(os.environ["LABKIT_RUN_DIR"]) if os.environ.get("LABKIT_RUN_DIR") else env.paths().runs
+    d = root / kind
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+@contextmanager
+def tensorboard_stopped_at_exit(verbose: bool = True):
+    """Stop the TensorBoard servers started inside the block when this Python process (the kernel) exits.
+
+    ``%tensorboard --logdir …`` (TensorBoard's notebook magic) starts a server *process* and leaves it running
+    after the kernel is gone; under papermill or nbval, with nobody to look at it, that is a leak. Wrap the magic::
+
+        with finetune.tensorboard_stopped_at_exit():
+            %tensorboard --logdir runs/06_bkai
+
+    Servers that were already running before the block (the magic *reuses* one with the same arguments) are
+    left alone; only those that appear during the block get a ``SIGTERM`` at exit (``atexit``).
+    """
+    import atexit
+    import os
+    import signal
+
+    import shutil
+    import sys
+
+    from tensorboard import manager
+
+    # the magic runs the `tensorboard` program found on PATH; a kernel started from a virtual environment that is
+    # not activated has it next to its python, not on PATH
+    here = Path(sys.executable).parent / "tensorboard"
+    if "TENSORBOARD_BINARY" not in os.environ and shutil.which("tensorboard") is None and here.is_file():
+        os.environ["TENSORBOARD_BINARY"] = str(here)
+    before = {i.pid for i in manager.get_all()}
+    try:
+        yield
+    finally:
+        new = sorted({i.pid for i in manager.get_all()} - before)
+
+        def _stop(pids=tuple(new)):
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except OSError:  # already gone
+                    pass
+
+        if new:
+            atexit.register(_stop)
+            if verbose:
+                print(f"labkit: TensorBoard server pid {', '.join(map(str, new))} stops when this kernel exits.")
+
+
+@contextmanager
+def quiet_ultralytics(quiet: bool = True):
+    """Within the block, raise Ultralytics' LOGGER to WARNING (its epoch tables, progress bars and "Validating
+    best.pt" lines go quiet; warnings and errors still show); restored on exit. Ultralytics' own progress bars are
+    disabled whenever its LOGGER is above INFO (``ultralytics.utils.tqdm.TQDM``)."""
+    import logging
+
+    from ultralytics.utils import LOGGER
+
+    old = LOGGER.level
+    if quiet:
+        LOGGER.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        LOGGER.setLevel(old)
+
+
 # ----------------------------------------------------------------------------------------------
 # Runs
 # ----------------------------------------------------------------------------------------------
@@ -144,7 +225,7 @@ def train(data, model="yolov8n.pt", name: str = "run", epochs: int = 10, imgsz: 
           optimizer: str = "AdamW", lr0: float = 5e-4, lrf: float = 0.01, cos_lr: bool = True,
           weight_decay: float = 5e-4, patience: int = 15, seed: int = 0, device="auto", freeze=None,
           workers: int = 0, kind: str = "06_bkai", tensorboard: bool = True, run_root=None, verbose: bool = False,
-          trust_weights: bool = False, **extra) -> Run:
+          nbs: int | None = None, trust_weights: bool = False, **extra) -> Run:
     """Train (or fine-tune) an Ultralytics YOLO model into a fresh run folder; returns a :class:`Run`.
 
     Args:
@@ -158,6 +239,13 @@ def train(data, model="yolov8n.pt", name: str = "run", epochs: int = 10, imgsz: 
             Ultralytics' arguments of the same name (the seed notebook's hyperparameters).
         device: ``"auto"``, ``"cpu"``, ``"0"``, ``"0,1"`` … (see :func:`parse_device`).
         tensorboard: log to TensorBoard when the package is installed.
+        verbose: Ultralytics' per-epoch log and progress bars; off by default (its LOGGER is raised to WARNING
+            for the run, see :func:`quiet_ultralytics`), so a notebook cell prints a few lines, not thousands.
+        nbs: Ultralytics' *nominal batch size* (None: its default, 64). It accumulates gradients over
+            ``round(nbs / batch)`` batches before each optimizer step and scales the weight decay with it: with
+            ``batch=4`` and 32 images (8 batches) the default steps once every **two epochs**, and an epoch without
+            a step validates the unchanged EMA weights, so its metrics repeat the previous epoch's exactly.
+            ``nbs=batch`` makes every batch one step.
         trust_weights: load ``model`` without restriction (the explicit opt-in for a trusted legacy file that
             safe loading refuses: see :mod:`labkit.weights`).
         extra: any other Ultralytics training argument (``mosaic``, ``warmup_epochs``, ``plots`` …).
@@ -179,7 +267,9 @@ def train(data, model="yolov8n.pt", name: str = "run", epochs: int = 10, imgsz: 
                   weight_decay=weight_decay, patience=patience, seed=seed, freeze=freeze, workers=workers)
     args = dict(data=str(data), device=parse_device(device), project=str(run_dir.parent), name=run_dir.name,
                 exist_ok=True, verbose=verbose, plots=extra.pop("plots", False), **params, **extra)
-    with weights.trusted(trust_weights):
+    if nbs is not None:
+        args["nbs"] = int(nbs)
+    with quiet_ultralytics(not verbose), weights.trusted(trust_weights):
         res = m.train(**args)
     final = dict(getattr(res, "results_dict", {}) or {}) if res is not None else {}
     return Run(name=name, dir=run_dir, params={**params, "model": str(model), "epochs_asked": epochs}, final=final)
@@ -382,3 +472,117 @@ def conf_widget(preds: dict, conf: float = 0.25, ncols: int = 4):
     box.slider, box.output, box.redraw = slider, out, redraw
     redraw()
     return box
+
+
+# ----------------------------------------------------------------------------------------------
+# The lessons of notebook 06, computed from their own results (the notebook and tests/test_lessons_06_07.py)
+# ----------------------------------------------------------------------------------------------
+def border_report(src, naming: str = "auto", split: str = "train_images") -> dict:
+    """What three conversions of a VinText copy's boxes cost, judged by Ultralytics' own label checker.
+
+    For every image of ``src/<split>`` (labels in ``src/labels``): the source's check (a box must lie entirely
+    inside the image, else it is skipped), no check at all (a row outside [0, 1] makes Ultralytics'
+    ``verify_image_label`` reject the **whole image**), and clipping to the image (what ``labkit.data.bkai``
+    does; boxes that clipping leaves under 1 px are counted as lost). Returns counts: ``images``, ``boxes``,
+    ``lost_inside``, ``dropped`` / ``lost_unclipped`` (images rejected, and all their boxes),
+    ``dropped_clipped`` / ``lost_clipped``.
+    """
+    import tempfile
+
+    from ultralytics.data.utils import verify_image_label
+
+    from labkit.data import bkai
+
+    src = Path(src)
+    images = sorted((src / split).glob("*.jpg"))
+    if naming == "auto":
+        naming = bkai.detect_naming(p.name for p in images)
+
+    def row(x1, y1, x2, y2, w, h):
+        return f"0 {(x1 + x2) / 2 / w:.6f} {(y1 + y2) / 2 / h:.6f} {(x2 - x1) / w:.6f} {(y2 - y1) / h:.6f}"
+
+    out = dict(images=0, boxes=0, lost_inside=0, dropped=0, lost_unclipped=0, dropped_clipped=0, lost_clipped=0)
+    with tempfile.TemporaryDirectory() as tmp:
+        lbl = Path(tmp) / "label.txt"
+
+        def rejected(img, boxes, w, h):  # Ultralytics' checker: element 8 counts the image as corrupt
+            lbl.write_text("\n".join(row(*b, w, h) for b in boxes) + "\n")
+            return bool(verify_image_label((str(img), str(lbl), "", False, 1, 0, 0, False))[8])
+
+        for img in images:
+            w, h, _ = bkai.image_size(img)
+            rows, _ = bkai.read_gt(bkai.label_file(src / "labels", img, naming), strict=False)
+            boxes = [bkai.quad_to_box(xy) for _, xy, _ in rows]
+            inside = [b for b in boxes if 0 <= b[0] < b[2] <= w and 0 <= b[1] < b[3] <= h]
+            out["lost_inside"] += len(boxes) - len(inside)
+            if rejected(img, boxes, w, h):
+                out["dropped"] += 1
+                out["lost_unclipped"] += len(boxes)
+            clipped = [[min(max(v, 0), m) for v, m in zip(b, (w, h, w, h))] for b in boxes]
+            clipped = [b for b in clipped if b[2] - b[0] >= 1 and b[3] - b[1] >= 1]
+            out["lost_clipped"] += len(boxes) - len(clipped)
+            if rejected(img, clipped, w, h):
+                out["dropped_clipped"] += 1
+                out["lost_clipped"] += len(clipped)
+            out["images"] += 1
+            out["boxes"] += len(boxes)
+    return out
+
+
+def border_verdict(rep: dict) -> tuple[str, bool, str]:
+    """``(claim, ok, detail)``: clipping loses nothing, while the source's check and no check both lose boxes."""
+    ok = (rep["dropped_clipped"] == 0 and rep["lost_clipped"] == 0 and rep["lost_inside"] > 0
+          and rep["dropped"] > 0)
+    return ("clipping keeps every box and image, the source's check and no check both lose boxes", ok,
+            f"clipped: {rep['dropped_clipped']} images / {rep['lost_clipped']} boxes lost; inside-only check: "
+            f"{rep['lost_inside']} boxes lost; no check: {rep['dropped']} images and {rep['lost_unclipped']} boxes "
+            f"dropped (of {rep['images']} images, {rep['boxes']} boxes)")
+
+
+def _curve(run: Run, metric: str = "mAP50-95") -> np.ndarray:
+    w = run.curves().pivot_table(index="epoch", columns="metric", values="value")
+    return w[metric].to_numpy(dtype=float)
+
+
+def stage_verdicts(stage1: Run, stage2: Run, other: Run | None = None) -> list[tuple[str, bool, str]]:
+    """The two-stage and optimizer lessons, as ``(claim, ok, detail)`` for :func:`labkit.verdict`.
+
+    * stage 2 (the fine-tuning recipe, from stage 1's ``best.pt``) ends above stage 1's best epoch (mAP50-95,
+      Ultralytics' fitness);
+    * with ``other`` (SGD at its default learning rate, from the same checkpoint): SGD's worst stage-2 epoch falls
+      below a quarter of the checkpoint's mAP50-95 while the fine-tuning recipe's worst epoch stays above half of
+      it, and the recipe's best epoch beats SGD's. (Measured over seeds 0-2 on the notebook's defaults: SGD's worst
+      epoch is near 0, the recipe's 0.5-1.1x the checkpoint; ``tests/test_lessons_06_07.py`` reruns them.)
+    """
+    s1 = float(_curve(stage1).max())
+    a = _curve(stage2)
+    out = [("stage 2 fine-tuning from the stage-1 checkpoint beats stage 1's best epoch", bool(a.max() > s1),
+            f"mAP50-95 {a.max():.3f} ({stage2.name}) vs {s1:.3f} (stage 1)")]
+    if other is not None:
+        b = _curve(other)
+        oa, ob = stage2.params.get("optimizer", stage2.name), other.params.get("optimizer", other.name)
+        out.append((f"{ob} at its default learning rate first wrecks the checkpoint, "
+                    f"{oa} at the fine-tuning rate keeps most of it",
+                    bool(b.min() < 0.25 * s1 and a.min() > 0.5 * s1),
+                    f"worst epoch mAP50-95 {b.min():.3f} vs {a.min():.3f}; checkpoint {s1:.3f}"))
+        out.append((f"{oa} fine-tuning ends above {ob}", bool(a.max() > b.max()),
+                    f"best mAP50-95 {a.max():.3f} vs {b.max():.3f}"))
+    return out
+
+
+def repeated_epochs(run: Run, metrics: Sequence[str] = ("mAP50-95", "val_box_loss")) -> list[int]:
+    """Epochs whose validation ``metrics`` equal the previous epoch's exactly (an epoch without an optimizer step:
+    Ultralytics validates the EMA weights, which only change when the optimizer steps)."""
+    w = run.curves().pivot_table(index="epoch", columns="metric", values="value")[list(metrics)]
+    same = (w.diff().abs().sum(axis=1) == 0) & (w.index > w.index.min())
+    return [int(e) for e in w.index[same]]
+
+
+def nbs_verdict(run: Run) -> tuple[str, bool, str]:
+    """``(claim, ok, detail)`` for a short run with Ultralytics' default ``nbs`` on a few small batches: some epoch
+    repeats the previous one exactly, and not every epoch does (the optimizer did step in between)."""
+    rep = repeated_epochs(run)
+    n = run.epochs_run
+    return ("with the default nominal batch size an epoch without an optimizer step repeats the previous "
+            "epoch's validation exactly", bool(rep) and len(rep) < n - 1,
+            f"epochs repeating the previous one: {rep} of 1..{n}")

@@ -191,3 +191,108 @@ def test_conf_widget_filters_and_redraws(tmp_path):
     assert box.kept == 1
     box.slider.value = 0.95
     assert box.kept == 0
+
+
+def _run_from_rows(tmp_path, name, rows, optimizer=None):
+    """A Run whose results.csv has the given (mAP50, mAP50-95, val_box_loss) rows, epochs 1..n."""
+    d = tmp_path / name
+    d.mkdir()
+    lines = ["epoch,metrics/mAP50(B),metrics/mAP50-95(B),val/box_loss"]
+    lines += [f"{i},{a},{b},{c}" for i, (a, b, c) in enumerate(rows, 1)]
+    (d / "results.csv").write_text("\n".join(lines) + "\n")
+    return finetune.Run(name=name, dir=d, params={"optimizer": optimizer} if optimizer else {})
+
+
+def test_repeated_epochs_and_nbs_verdict(tmp_path):
+    """An epoch equal to the previous one in mAP50-95 *and* val loss counts as repeated; the first never does.
+
+    Mutations caught: comparing mAP50-95 alone (epoch 3 below has equal mAP but another loss), counting epoch 1
+    (diff NaN treated as 0), and an nbs verdict that is True when *every* epoch repeats (no step ever happened)."""
+    run = _run_from_rows(tmp_path, "a", [(0.5, 0.2, 1.0), (0.6, 0.3, 0.9), (0.6, 0.3, 0.8), (0.6, 0.3, 0.8)])
+    assert finetune.repeated_epochs(run) == [4]
+    claim, ok, detail = finetune.nbs_verdict(run)
+    assert ok and "[4]" in detail and "|" not in claim
+    frozen = _run_from_rows(tmp_path, "b", [(0.5, 0.2, 1.0)] * 3)
+    assert finetune.repeated_epochs(frozen) == [2, 3] and not finetune.nbs_verdict(frozen)[1]
+    moving = _run_from_rows(tmp_path, "c", [(0.5, 0.2, 1.0), (0.6, 0.3, 0.9), (0.7, 0.35, 0.8)])
+    assert not finetune.nbs_verdict(moving)[1]
+
+
+def test_stage_verdicts(tmp_path):
+    """Stage 2 beats stage 1's best epoch; SGD wrecks the checkpoint (worst < 1/4) while AdamW keeps > 1/2; AdamW's
+    best beats SGD's. Mutations caught: comparing stage 2 with stage 1's *last* epoch instead of its best (0.30 vs
+    0.25 below), using the final instead of the worst epoch for the wreck test, swapped runs."""
+    s1 = _run_from_rows(tmp_path, "stage1", [(0.1, 0.0, 3), (0.7, 0.30, 2), (0.6, 0.25, 2)])
+    adamw = _run_from_rows(tmp_path, "stage2-AdamW", [(0.8, 0.28, 2), (0.85, 0.33, 2)], "AdamW")
+    sgd = _run_from_rows(tmp_path, "stage2-SGD", [(0.1, 0.01, 4), (0.8, 0.31, 2)], "SGD")
+    v = finetune.stage_verdicts(s1, adamw, sgd)
+    assert [ok for _, ok, _ in v] == [True, True, True]
+    assert "SGD" in v[1][0] and "AdamW" in v[1][0] and all("|" not in c for c, _, _ in v)
+    late = _run_from_rows(tmp_path, "late", [(0.8, 0.26, 2), (0.8, 0.29, 2)], "AdamW")  # above the last, below the best
+    assert finetune.stage_verdicts(s1, late)[0][1] is False and len(finetune.stage_verdicts(s1, late)) == 1
+    v = finetune.stage_verdicts(s1, sgd, adamw)  # swapped: SGD as "the recipe" never keeps the checkpoint
+    assert v[1][1] is False and v[2][1] is False
+
+
+def test_border_report_counts_what_each_conversion_loses(labkit_home):
+    """On synthetic VinText with words crossing the border: the inside-only check loses boxes, no check makes
+    Ultralytics reject whole images, clipping loses nothing. Mutation caught: no clipping in the third conversion
+    (then dropped_clipped == dropped > 0), or an inside check that keeps boxes touching the border."""
+    from labkit.data import bkai
+
+    src = bkai.make_vintext(n_train=24, n_val=1, n_test=1, size=(128, 96), p_border=0.3, seed=3).root
+    rep = finetune.border_report(src)
+    assert rep["images"] == 24 and rep["boxes"] > 24
+    assert rep["lost_inside"] > 0 and rep["dropped"] > 0 and rep["lost_unclipped"] >= rep["dropped"]
+    assert rep["dropped_clipped"] == 0 and rep["lost_clipped"] == 0
+    claim, ok, _ = finetune.border_verdict(rep)
+    assert ok and not finetune.border_verdict({**rep, "dropped_clipped": 1})[1]
+
+
+def test_quiet_ultralytics_silences_and_restores():
+    """Inside the block Ultralytics' LOGGER drops INFO (epoch tables; its TQDM bars check the same level) and keeps
+    warnings; the old level comes back, also after an exception. Mutation caught: not restoring the level."""
+    import logging
+
+    from ultralytics.utils import LOGGER
+    from ultralytics.utils.tqdm import TQDM
+
+    before = LOGGER.level
+    with finetune.quiet_ultralytics():
+        assert not LOGGER.isEnabledFor(logging.INFO) and LOGGER.isEnabledFor(logging.WARNING)
+        assert TQDM(range(3)).disable
+    assert LOGGER.level == before
+    with pytest.raises(RuntimeError):
+        with finetune.quiet_ultralytics():
+            raise RuntimeError
+    assert LOGGER.level == before
+    with finetune.quiet_ultralytics(False):
+        assert LOGGER.level == before
+
+
+def test_tensorboard_stopped_at_exit_only_stops_new_servers(monkeypatch):
+    """Servers that appear inside the block get SIGTERM at exit; one that was running before is left alone.
+    Mutation caught: stopping every server listed at exit (the pre-existing one would die too)."""
+    import subprocess
+    import sys
+    from types import SimpleNamespace
+
+    pytest.importorskip("tensorboard")
+    from tensorboard import manager
+
+    old = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    new = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    listed = [SimpleNamespace(pid=old.pid)]
+    monkeypatch.setattr(manager, "get_all", lambda: list(listed))
+    registered = []
+    monkeypatch.setattr("atexit.register", lambda fn, *a, **k: registered.append(fn))
+    try:
+        with finetune.tensorboard_stopped_at_exit(verbose=False):
+            listed.append(SimpleNamespace(pid=new.pid))  # what %tensorboard does: a server appears
+        assert len(registered) == 1
+        registered[0]()  # what happens when the kernel exits
+        assert new.wait(timeout=10) != 0 and old.poll() is None
+    finally:
+        for p in (old, new):
+            p.kill()
+            p.wait()

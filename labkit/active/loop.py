@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .pool import ManifestError, PoolManifest, atomic_write_text, count_boxes, write_dataset_yaml
+from .pool import ManifestError, PoolManifest, atomic_write_text, caches_in, count_boxes, write_dataset_yaml
 from .scoring import predict_pool, subset_indices
 from .strategies import Predictions, Random, Strategy, make_strategy
 
@@ -128,7 +128,11 @@ class UltralyticsTrainer:
                   project=str(Path(out_dir).parent), name=Path(out_dir).name, exist_ok=True,
                   plots=False, verbose=False, val=False, save=False)
         kw.update(c.train_kwargs)
-        metrics = model.train(**kw)
+        from labkit.finetune import quiet_ultralytics
+
+        # label caches go to the work folder, never into the user's dataset (pool.caches_in)
+        with quiet_ultralytics(), caches_in(Path(data_yaml).parent / "label_cache"):
+            metrics = model.train(**kw)
         weights = Path(model.trainer.last)
         return {"map50": float(metrics.box.map50), "map50_95": float(metrics.box.map)}, str(weights)
 
@@ -232,13 +236,14 @@ def _check_budget(where: Path, n_pool: int, cfg: LoopConfig) -> None:
 
 def run_loop(workdir: str | Path, pool: Sequence[str], val: Sequence[str], names: Sequence[str],
              cfg: LoopConfig, trainer: Callable | None = None, scorer: Callable | None = None,
-             strategy: Strategy | None = None, progress: bool = True, log: Callable[[str], None] | None = print
-             ) -> PoolManifest:
+             strategy: Strategy | None = None, progress: bool = True, log: Callable[[str], None] | None = print,
+             on_train: Callable[[int, dict], None] | None = None) -> PoolManifest:
     """Run (or resume) one loop in ``workdir``; returns the final :class:`PoolManifest`.
 
     ``workdir/manifest.json`` is the state. If it exists the loop resumes from its last completed step
     (its settings must match ``cfg``; a different pool or seed is an error, not a silent restart).
-    Source images and labels are only read.
+    Source images and labels are only read. ``on_train(round, metrics)`` is called after each round's training
+    (e.g. to move a progress bar); ``progress`` shows the scorer's bar per selection step.
     """
     workdir = Path(workdir)
     mpath = workdir / "manifest.json"
@@ -249,7 +254,10 @@ def run_loop(workdir: str | Path, pool: Sequence[str], val: Sequence[str], names
 
     if mpath.exists():
         m = PoolManifest.load(mpath)
-        old = m.data.get("config", {})
+        old = m.data.get("config")
+        if old is None:
+            raise ManifestError(f"{mpath}: records no loop settings ('config'); it was not made by run_loop, or an "
+                                "older labkit was stopped while creating it: start again in a fresh folder")
         diff = {k: (old.get(k), v) for k, v in cfg.identity().items() if old.get(k) != v}
         if diff:
             k, (a, b) = next(iter(diff.items()))
@@ -260,9 +268,8 @@ def run_loop(workdir: str | Path, pool: Sequence[str], val: Sequence[str], names
         say(f"resuming {workdir.name} at {_next_step(m, cfg.rounds) or 'the end (nothing left to do)'}")
     else:
         _check_budget(mpath, len(pool), cfg)
-        m = PoolManifest.create(mpath, pool, val, names, initial=cfg.initial, seed=cfg.seed)
-        m.data["config"] = cfg.identity()
-        m.save()
+        # settings included in the first (atomic) write: a kill can never leave a manifest without them
+        m = PoolManifest.create(mpath, pool, val, names, initial=cfg.initial, seed=cfg.seed, config=cfg.identity())
 
     while (step := _next_step(m, cfg.rounds)) is not None:
         r = m.current["round"]
@@ -276,6 +283,8 @@ def run_loop(workdir: str | Path, pool: Sequence[str], val: Sequence[str], names
                     raise ManifestError(f"{mpath}: warm start needs round {r - 1}'s weights {init!r}, which are missing")
             metrics, weights = trainer(data_yaml, r, init, rdir / "train", cfg.seed * 1000 + r)
             m.set_metrics(metrics, weights)
+            if on_train is not None:
+                on_train(r, metrics)
             say(f"{workdir.name} round {r}: {len(m.labelled)} images, {m.current['n_boxes']} boxes, "
                 f"mAP50 {metrics['map50']:.3f}, mAP50-95 {metrics['map50_95']:.3f}")
         else:
@@ -348,13 +357,18 @@ def run_experiment(root: str | Path, pool: Sequence[str], val: Sequence[str], na
 
     Without a ``trainer_factory``, trainings are shared through :class:`SharedTrainer` (``root/trained``): the
     round-0 model of a seed is trained once for all strategies.
+
+    ``progress`` shows one bar over every loop's rounds (the scorer's own bars stay off); ``log`` gets a line per
+    round (``None``: silent).
     """
     from tqdm.auto import tqdm
 
     root = Path(root)
     out = {"loops": {}, "full": []}
     jobs = [(s, seed) for s in strategies for seed in seeds]
-    for s, seed in tqdm(jobs, desc="loops", disable=not progress):
+    bar = tqdm(total=len(jobs) * (cfg.rounds + 1), desc="rounds trained", disable=not progress)
+    for i, (s, seed) in enumerate(jobs):
+        bar.set_postfix_str(f"{s} seed {seed}")
         c = LoopConfig(**{**asdict(cfg), "strategy": s, "seed": int(seed)})
         if trainer_factory:
             trainer = trainer_factory(c)
@@ -364,8 +378,11 @@ def run_experiment(root: str | Path, pool: Sequence[str], val: Sequence[str], na
                                                                        "committee")}
             trainer = SharedTrainer(UltralyticsTrainer(c), root / "trained", shared)
         m = run_loop(root / f"{s}-s{seed}", pool, val, names, c, trainer=trainer,
-                     scorer=scorer_factory(c) if scorer_factory else None, progress=progress, log=log)
+                     scorer=scorer_factory(c) if scorer_factory else None, progress=False, log=log,
+                     on_train=lambda r, metrics: bar.update(1))
+        bar.update((i + 1) * (cfg.rounds + 1) - bar.n)  # rounds a resumed loop had done already
         out["loops"].setdefault(s, []).append(m.table())
+    bar.close()
     if full_pool:
         for seed in seeds:
             c = LoopConfig(**{**asdict(cfg), "seed": int(seed)})
