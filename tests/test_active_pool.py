@@ -339,3 +339,106 @@ def test_drop_tensorboard_keeps_other_callbacks():
     tr = SimpleNamespace(callbacks={"on_train_start": [mine, tb], "on_fit_epoch_end": [tb]})
     _drop_tensorboard(tr)
     assert tr.callbacks == {"on_train_start": [mine], "on_fit_epoch_end": []}
+
+
+# ------------------------------------------------------------------------------------------------
+# issue 14 #12: the manifest is created whole; atomic writes honour the umask
+# ------------------------------------------------------------------------------------------------
+class Kill(BaseException):
+    """A kill -9 stand-in: raised from inside os.replace, so nothing after it runs."""
+
+
+@pytest.mark.parametrize("kill_at", [1, 2, 3])
+def test_kill_during_creation_always_leaves_a_resumable_folder(tmp_path, data, monkeypatch, kill_at):
+    # Catches: create() saving the manifest first and the loop adding 'config' in a second save (a kill in
+    # between left a manifest that could never be resumed: "made with strategy=None").
+    pool, val = data
+    cfg = LoopConfig(strategy="hybrid", **CFG)
+    real, n = os.replace, [0]
+
+    def replace(src, dst):
+        real(src, dst)
+        n[0] += 1
+        if n[0] == kill_at:  # killed right after the kill_at-th atomic write landed
+            raise Kill()
+
+    monkeypatch.setattr(P.os, "replace", replace)
+    f = Fakes()
+    with pytest.raises(Kill):
+        run_loop(tmp_path / "w", pool, val, ["a", "b"], cfg, f.trainer, f.scorer, log=None)
+    monkeypatch.undo()
+    written = json.loads((tmp_path / "w" / "manifest.json").read_text())
+    assert written["config"] == cfg.identity()  # complete from its first write
+    ref_f, f2 = Fakes(), Fakes()
+    ref = run_loop(tmp_path / "ref", pool, val, ["a", "b"], cfg, ref_f.trainer, ref_f.scorer, log=None)
+    assert _state(run_loop(tmp_path / "w", pool, val, ["a", "b"], cfg, f2.trainer, f2.scorer, log=None)) == \
+        _state(ref)
+
+
+def test_manifest_without_config_is_refused_with_the_fix(tmp_path, data):
+    pool, val = data
+    P.PoolManifest.create(tmp_path / "w" / "manifest.json", pool, val, ["a"], initial=4)
+    f = Fakes()
+    with pytest.raises(P.ManifestError, match="records no loop settings .*fresh folder"):
+        run_loop(tmp_path / "w", pool, val, ["a"], LoopConfig(rounds=1, budget=2, initial=4), f.trainer, f.scorer)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_atomic_write_honours_umask_like_a_plain_write(tmp_path, umask):
+    # Catches: mkstemp's 0600 left on the file (a plain open() gives 0o666 & ~umask).
+    old = os.umask(umask)
+    try:
+        P.atomic_write_text(tmp_path / "a.json", "{}")
+        (tmp_path / "b.json").write_text("{}")
+    finally:
+        os.umask(old)
+    mode = lambda p: os.stat(p).st_mode & 0o777  # noqa: E731
+    assert mode(tmp_path / "a.json") == mode(tmp_path / "b.json") == 0o666 & ~umask
+    os.chmod(tmp_path / "a.json", 0o640)  # an existing file keeps its mode, as with open(path, "w")
+    P.atomic_write_text(tmp_path / "a.json", "[]")
+    assert mode(tmp_path / "a.json") == 0o640
+
+
+def test_caches_in_redirects_label_caches_and_never_rewrites_a_source_image(tmp_path):
+    # Catches: Ultralytics' labels/*.cache written beside the user's labels, and its in-place "restore" of a
+    # truncated JPEG. (The real loop is checked end to end in test_active_scoring.)
+    import ultralytics.data.dataset as uds
+    import ultralytics.data.utils as udu
+    from PIL import Image
+
+    src = tmp_path / "src" / "labels" / "train.cache"
+    src.parent.mkdir(parents=True)
+    img = tmp_path / "src" / "images" / "a.jpg"
+    img.parent.mkdir(parents=True)
+    Image.new("RGB", (32, 32), (200, 10, 10)).save(img)
+    img.write_bytes(img.read_bytes() + b"\0\0")  # does not end with the end-of-image marker: Ultralytics "restores" it
+    before = img.read_bytes()
+    with P.caches_in(tmp_path / "work" / "cache"):
+        uds.save_dataset_cache_file("", src, {"labels": [], "hash": "h"}, "1.0.3")
+        assert uds.load_dataset_cache_file(src)["hash"] == "h"
+        udu.check_image(str(img))
+    assert not src.exists() and len(list((tmp_path / "work" / "cache").glob("*-train.cache"))) == 1
+    assert img.read_bytes() == before
+    udu.check_image(str(img))  # outside the block Ultralytics' own behaviour is back (it rewrites the file)
+    assert img.read_bytes() != before
+
+
+@pytest.mark.parametrize("edit, msg", [
+    (lambda d: d.__setitem__("pool", {"a": 1}), "'pool' must be a list of strings"),
+    (lambda d: d.__setitem__("seed", 1.5), "'seed' must be an integer"),
+    (lambda d: d["rounds"].__setitem__(0, "x"), "round 0 must be an object"),
+    (lambda d: d["rounds"][0].__setitem__("labelled", [1, 2]), "round 0 'labelled' must be a list of strings"),
+    (lambda d: d["rounds"][0].__setitem__("metrics", {"map50": "high"}), "round 0 'metrics' must be null or"),
+    (lambda d: d.__setitem__("config", []), "'config' must be an object"),
+    (lambda d: d.__setitem__("version", True), "manifest version True"),
+])
+def test_wrong_types_in_a_manifest_are_one_clear_error(tmp_path, data, edit, msg):
+    # Catches: TypeError/AttributeError tracebacks (unhashable list in set(), .get on a str) from validate().
+    pool, val = data
+    path = tmp_path / "m.json"
+    P.PoolManifest.create(path, pool, val, ["a"], initial=4)
+    _edit(path, edit)
+    with pytest.raises(P.ManifestError) as e:
+        P.PoolManifest.load(path)
+    assert str(path) in str(e.value) and msg in str(e.value)

@@ -91,11 +91,23 @@ def test_subset_indices():
 
 
 def test_real_loop_end_to_end_on_a_tiny_pool(shapes, tmp_path):
-    """Ultralytics training on a 14-image pool: 2 rounds, the fixed val split, sources untouched."""
+    """Ultralytics training on a 14-image pool: 2 rounds, the fixed val split, sources untouched.
+
+    The whole source tree is compared (names and bytes), not just the files the loop reads: Ultralytics writes its
+    ``labels/train.cache`` beside the labels unless the loop redirects it (issue 14 #12; the mutation of
+    dropping ``caches_in`` from ``UltralyticsTrainer`` fails here). Round 1 warm-starts from round 0's ``last.pt``,
+    so a checkpoint Ultralytics wrote loads under labkit's safe loading."""
     pool = [str(p) for p in shapes.images("train")]
     val = [str(p) for p in shapes.images("val")]
     labels = [str(P.label_path(p)) for p in pool + val]
     before = P.checksums(pool + val + labels)
+
+    def tree():
+        return {str(f.relative_to(shapes.root)): f.read_bytes() for f in sorted(shapes.root.rglob("*")) if f.is_file()}
+
+    for c in shapes.root.rglob("*.cache"):  # from earlier tests in this module that train on the shapes' yaml
+        c.unlink()
+    src_tree = tree()
     cfg = LoopConfig(strategy="least_confidence", rounds=1, budget=3, initial=4, epochs=1, imgsz=64, batch=8,
                      model="yolov8n.yaml", train_kwargs={"mosaic": 0.0, "warmup_epochs": 0})
     m = run_loop(tmp_path / "loop", pool, val, list(shapes.classes), cfg, progress=False, log=None)
@@ -110,6 +122,8 @@ def test_real_loop_end_to_end_on_a_tiny_pool(shapes, tmp_path):
         sorted(m.rounds[1]["labelled"])
     assert (tmp_path / "loop" / "round01" / "data" / "val.txt").read_text().split() == m.val
     assert P.checksums(pool + val + labels) == before
+    assert tree() == src_tree  # nothing added (no labels/*.cache), nothing changed
+    assert list((tmp_path / "loop").rglob("label_cache/*.cache"))  # the caches live in the work folder
     full = train_full_pool(tmp_path / "full", pool, val, list(shapes.classes),
                            LoopConfig(**{**cfg.__dict__, "warm_start": False}))
     assert full["images"] == 14 and 0 <= full["map50"] <= 1

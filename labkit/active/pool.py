@@ -17,9 +17,11 @@ Layout of the manifest (``version`` 1)::
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -27,7 +29,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 __all__ = ["ManifestError", "PoolManifest", "atomic_write_text", "label_path", "count_boxes", "checksums",
-           "write_dataset_yaml"]
+           "write_dataset_yaml", "caches_in"]
 
 VERSION = 1
 IMG_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -37,15 +39,41 @@ class ManifestError(ValueError):
     """A manifest (or the request made of it) is inconsistent; the message names the file and the problem."""
 
 
+def _umask() -> int:
+    """The process umask (read without changing it where Linux allows; else the set-and-restore idiom)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically: a temporary file in the same folder, fsync, then ``os.replace``."""
+    """Write ``text`` to ``path`` atomically: a temporary file in the same folder, fsync, then ``os.replace``.
+
+    The file gets the permissions a plain ``open(path, "w")`` would give: an existing file keeps its mode, a new
+    one gets ``0o666`` minus the umask (``mkstemp`` alone would leave 0600).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        mode = 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
+            if hasattr(os, "fchmod"):
+                os.fchmod(f.fileno(), mode)
+            else:  # Windows: only the read-only bit exists
+                os.chmod(tmp, mode)
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -53,6 +81,66 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+def _short(v, n: int = 40) -> str:
+    r = repr(v)
+    return r if len(r) <= n else r[: n - 3] + "..."
+
+
+def _is_int(v) -> bool:
+    return type(v) is int
+
+
+def _is_number(v) -> bool:
+    return type(v) in (int, float)  # NaN/inf allowed: json writes them for a metric or score that is undefined
+
+
+def _str_list(v) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+def _expect(path, what: str, value, ok, expected: str) -> None:
+    if not ok(value):
+        raise ManifestError(f"{path}: {what} must be {expected}, got {_short(value)}")
+
+
+@contextlib.contextmanager
+def caches_in(folder: str | os.PathLike):
+    """Within the block, Ultralytics writes (and reads) its dataset label caches in ``folder``, never next to the
+    user's labels, and never rewrites a source image.
+
+    Ultralytics keeps a ``labels/<name>.cache`` beside the first label file of a dataset (``labels/train.cache``
+    for a list of ``.../images/train/*.jpg``): inside the user's source dataset, which labkit only reads. It also
+    "restores" a JPEG without an end marker by writing a new file over the source image. Here the cache path is
+    mapped to ``folder/<hash of the original path>-<name>`` and the image restore is skipped (the truncated image
+    is read as it is; :func:`labkit.data.bkai.convert` reports such files). Not thread-safe: it patches two
+    functions of ``ultralytics.data`` for the duration of the block.
+    """
+    import ultralytics.data.dataset as uds
+    import ultralytics.data.utils as udu
+
+    folder = Path(folder)
+
+    def moved(p) -> Path:
+        p = Path(p)
+        if folder.resolve() in p.resolve().parents:
+            return p
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{hashlib.sha1(str(p.resolve()).encode()).hexdigest()[:12]}-{p.name}"
+
+    load, save = uds.load_dataset_cache_file, uds.save_dataset_cache_file
+    replace = getattr(udu, "_replace_image", None)
+    uds.load_dataset_cache_file = lambda path: load(moved(path))
+    uds.save_dataset_cache_file = lambda prefix, path, x, version: save(prefix, moved(path), x, version)
+    if replace is not None:
+        udu._replace_image = lambda im_file, write: None  # sources are only read
+    try:
+        yield folder
+    finally:
+        uds.load_dataset_cache_file, uds.save_dataset_cache_file = load, save
+        if replace is not None:
+            udu._replace_image = replace
 
 
 def label_path(image: str | os.PathLike) -> Path:
@@ -117,8 +205,13 @@ class PoolManifest:
     # -- creation and loading -------------------------------------------------------------------
     @classmethod
     def create(cls, path: str | os.PathLike, pool: Sequence[str | os.PathLike], val: Sequence[str | os.PathLike],
-               names: Sequence[str], initial: int, seed: int = 0, check_files: bool = True) -> "PoolManifest":
+               names: Sequence[str], initial: int, seed: int = 0, check_files: bool = True,
+               config: dict | None = None) -> "PoolManifest":
         """Start a new pool: ``initial`` images drawn at random (``seed``) are labelled in round 0.
+
+        ``config`` (the loop's settings, stored under ``"config"``) is part of the manifest from its first write:
+        the file is written whole, in one atomic write, so a kill at any moment leaves either no manifest or a
+        complete one that can be resumed.
 
         Raises :class:`ManifestError` for an empty pool, duplicates, overlap between pool and val,
         missing files, or ``initial`` outside ``1..len(pool)``; nothing is written then.
@@ -149,6 +242,8 @@ class PoolManifest:
         labelled = [p for i, p in enumerate(pool) if i in chosen]
         data = {"version": VERSION, "seed": int(seed), "names": list(names), "pool": pool, "val": val,
                 "rounds": []}
+        if config is not None:
+            data["config"] = dict(config)
         m = cls(path, data)
         m._append_round(labelled)
         m.save()
@@ -161,9 +256,15 @@ class PoolManifest:
         if not path.is_file():
             raise ManifestError(f"{path}: no manifest here")
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(path.read_bytes().decode("utf-8"))
+        except UnicodeDecodeError as e:
+            raise ManifestError(f"{path}: not valid JSON (not UTF-8 text at byte {e.start})") from None
         except json.JSONDecodeError as e:
             raise ManifestError(f"{path}: not valid JSON ({e})") from None
+        except RecursionError:
+            raise ManifestError(f"{path}: nested too deeply to be a manifest") from None
+        except OSError as e:
+            raise ManifestError(f"{path}: cannot be read ({e.strerror or type(e).__name__})") from None
         m = cls(path, data)
         m.validate()
         return m
@@ -176,8 +277,31 @@ class PoolManifest:
         for key in ("version", "seed", "names", "pool", "val", "rounds"):
             if key not in d:
                 raise ManifestError(f"{p}: missing key {key!r}")
-        if d["version"] != VERSION:
-            raise ManifestError(f"{p}: manifest version {d['version']!r}, this labkit reads version {VERSION}")
+        if d["version"] != VERSION or type(d["version"]) is not int:
+            raise ManifestError(f"{p}: manifest version {_short(d['version'])}, this labkit reads version {VERSION}")
+        _expect(p, "'seed'", d["seed"], _is_int, "an integer")
+        for key in ("names", "pool", "val"):
+            _expect(p, repr(key), d[key], _str_list, "a list of strings")
+        _expect(p, "'rounds'", d["rounds"], lambda v: isinstance(v, list), "a list")
+        if "config" in d:
+            _expect(p, "'config'", d["config"], lambda v: isinstance(v, dict), "an object")
+        for i, r in enumerate(d["rounds"]):
+            where = f"round {i}"
+            _expect(p, where, r, lambda v: isinstance(v, dict), "an object")
+            _expect(p, f"{where} 'round'", r.get("round"), _is_int, "an integer")
+            for key in ("labelled", "unlabelled"):
+                _expect(p, f"{where} {key!r}", r.get(key), _str_list, "a list of strings")
+            _expect(p, f"{where} 'n_boxes'", r.get("n_boxes"), _is_int, "an integer")
+            _expect(p, f"{where} 'metrics'", r.get("metrics"),
+                    lambda v: v is None or (isinstance(v, dict) and all(_is_number(x) for x in v.values())),
+                    "null or an object of numbers")
+            _expect(p, f"{where} 'weights'", r.get("weights"), lambda v: v is None or isinstance(v, str),
+                    "null or a path")
+            _expect(p, f"{where} 'selected'", r.get("selected"), lambda v: v is None or _str_list(v),
+                    "null or a list of strings")
+            _expect(p, f"{where} 'scores'", r.get("scores"),
+                    lambda v: v is None or (isinstance(v, dict) and all(_is_number(x) for x in v.values())),
+                    "null or an object of numbers")
         pool, val = d["pool"], d["val"]
         if not pool:
             raise ManifestError(f"{p}: 'pool' is empty")
