@@ -278,3 +278,49 @@ def test_make_vintext_default_root_under_labkit_home(labkit_home):
     assert ds.root.parent == (labkit_home / "data" / "synthetic").resolve()
     rep = bkai.convert_vintext(ds.root, labkit_home / "yolo")
     assert rep.totals["images_out"] == 4 and not rep.malformed_lines
+
+
+def test_zero_padded_keys_do_not_collide(tmp_path):
+    """issue 14 #11: in the 2022 naming gt_5.txt and gt_05.txt are two labels of two images.
+
+    Catches: label files keyed by int(key) (one file silently lost, both images given the same boxes), and a
+    zero-padding fallback that takes a file another image owns by its exact name."""
+    imgs, gts = tmp_path / "imgs", tmp_path / "gts"
+    imgs.mkdir()
+    gts.mkdir()
+    for stem, x in (("5", 10), ("05", 40), ("7", 10)):
+        _jpeg(imgs / f"{stem}.jpg")
+        (gts / f"gt_{stem}.txt").write_text(f"{x},10,{x + 20},10,{x + 20},20,{x},20,t{stem}\n", encoding="utf-8")
+    _jpeg(imgs / "007.jpg")  # only gt_7.txt, which 7.jpg owns by its exact name: no label for 007
+    _jpeg(imgs / "0009.jpg")
+    _jpeg(imgs / "009.jpg")
+    (gts / "gt_9.txt").write_text("10,10,30,10,30,20,10,20,nine\n", encoding="utf-8")  # 2 images fall back to it
+    rep = bkai.convert({"train": imgs}, gts, tmp_path / "o", naming="bkai2022")
+    out = tmp_path / "o/labels/train"
+    assert sorted(p.name for p in out.iterdir()) == ["05.txt", "5.txt", "7.txt"]
+    assert (out / "5.txt").read_text() != (out / "05.txt").read_text()  # each image its own boxes
+    assert rep.totals["kept"] == 3 and rep.labels_without_images == [str(gts / "gt_9.txt")]
+    assert rep.images_without_labels == [str(imgs / "007.jpg")]
+    assert sorted(a["file"] for a in rep.ambiguous_labels) == [str(imgs / "0009.jpg"), str(imgs / "009.jpg")]
+    assert "ambiguous_labels: 2" in rep.table()
+    assert bkai.label_file(gts, "5.jpg", "bkai2022") == gts / "gt_5.txt"
+    assert bkai.label_file(gts, "05.jpg", "bkai2022") == gts / "gt_05.txt"
+    assert bkai.label_file(gts, "005.jpg", "bkai2022") is None  # gt_5 and gt_05 both fit: no guess
+    with pytest.raises(bkai.BKAIFormatError, match="009.jpg: gt_9.txt matches 2 images"):
+        bkai.convert({"train": imgs}, gts, tmp_path / "o2", naming="bkai2022", strict=True)
+
+
+def test_png_named_jpg_is_not_a_truncated_jpeg(tmp_path):
+    """issue 14 #11. Catches: deciding "JPEG" from the file name (a PNG never ends with FF D9)."""
+    root = tmp_path / "v"
+    (root / "train_images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    Image.new("RGB", (64, 48), (90, 120, 30)).save(root / "train_images" / "im0001.jpg", format="PNG")
+    Image.new("RGB", (64, 48), (30, 60, 90)).save(root / "train_images" / "im0002.png", format="JPEG", quality=95)
+    data = (root / "train_images" / "im0002.png").read_bytes()
+    (root / "train_images" / "im0002.png").write_bytes(data[: len(data) - 10])  # a truncated JPEG named .png
+    for i in (1, 2):
+        (root / "labels" / f"gt_{i}.txt").write_text("10,10,30,10,30,20,10,20,x\n", encoding="utf-8")
+    rep = bkai.convert_vintext(root, tmp_path / "o", splits={"train": "train_images"})
+    assert rep.truncated_jpegs == [str(root / "train_images" / "im0002.png")]
+    assert rep.splits["train"]["images_out"] == 2

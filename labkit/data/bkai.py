@@ -121,7 +121,11 @@ def read_gt(path, strict: bool = True) -> tuple[list[tuple[int, np.ndarray, str]
     first malformed line; ``strict=False`` skips it and lists it in ``issues`` (dicts with file, line, error, text).
     """
     path = Path(path)
-    text, issues = _decode(path.read_bytes(), path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:  # missing, a folder, no permission
+        raise BKAIFormatError(path, None, f"cannot read the label file ({e.strerror or type(e).__name__})") from None
+    text, issues = _decode(data, path)
     if issues and strict:
         raise BKAIFormatError(path, issues[0]["line"], "file is not UTF-8")
     rows = []
@@ -195,12 +199,15 @@ def orient_points(xy: np.ndarray, raw_w: float, raw_h: float, orientation: int) 
 
 
 def _jpeg_truncated(path: Path) -> bool:
-    """True if a JPEG file lacks its end-of-image marker (a 2-byte read, no decode)."""
-    if path.suffix.lower() not in (".jpg", ".jpeg"):
-        return False
+    """True if a JPEG file lacks its end-of-image marker (4 bytes read, no decode).
+
+    What the file *is* decides, not its name: a PNG saved as ``.jpg`` is not a truncated JPEG, and a JPEG
+    saved as ``.png`` is checked like any JPEG (its start-of-image marker ``FF D8`` says so)."""
     with open(path, "rb") as f:
+        if f.read(2) != b"\xff\xd8":
+            return False
         f.seek(0, 2)
-        if f.tell() < 2:
+        if f.tell() < 4:
             return True
         f.seek(-2, 2)
         return f.read() != b"\xff\xd9"
@@ -234,7 +241,8 @@ def label_key(image_name: str, naming: str) -> str | None:
 
 def label_file(labels_dir, image, naming: str = "auto") -> Path | None:
     """The ``gt_*.txt`` of one image in ``labels_dir`` under ``naming`` (``"auto"``: detected from this one
-    name), or ``None`` when there is none. Zero padding of the key is ignored, as in :func:`convert`."""
+    name), or ``None`` when there is none. The exact name ``gt_<key>.txt`` wins; otherwise zero padding is
+    ignored (``gt_05.txt`` for key ``5``) only when exactly one file matches, as in :func:`convert`."""
     labels_dir, name = Path(labels_dir), Path(image).name
     if naming == "auto":
         naming = detect_naming([name])
@@ -242,16 +250,58 @@ def label_file(labels_dir, image, naming: str = "auto") -> Path | None:
     if key is None:
         return None
     p = labels_dir / f"gt_{key}.txt"
-    return p if p.is_file() else _label_files(labels_dir).get(_normalise_key(key))
+    if p.is_file():
+        return p
+    cands = _label_files(labels_dir).get(_normalise_key(key), [])
+    return cands[0] if len(cands) == 1 else None
 
 
-def _label_files(labels_dir: Path) -> dict[str, Path]:
-    out = {}
-    for p in labels_dir.iterdir():
-        if p.suffix.lower() == ".txt" and p.name.startswith("gt_"):
-            key = p.stem[3:]
-            out[str(int(key)) if key.isdigit() else key] = p
+def _label_files(labels_dir: Path) -> dict[str, list[Path]]:
+    """``gt_*.txt`` files by normalised key (``"05"`` and ``"5"`` both → ``"5"``): a list, as keys can collide."""
+    out: dict[str, list[Path]] = {}
+    for p in sorted(labels_dir.iterdir()):
+        if p.suffix.lower() == ".txt" and p.name.startswith("gt_") and p.is_file():
+            out.setdefault(_normalise_key(p.stem[3:]), []).append(p)
     return out
+
+
+def _match_labels(images: Sequence[Path], naming: str, labels_dir: Path):
+    """Pair each image with its own label file; returns ``(matched {image: file}, ambiguous [dict])``.
+
+    The exact ``gt_<key>.txt`` always wins. Only when it is absent is zero padding ignored, and only if exactly one
+    file has that normalised key, no other image claims that file by its exact name, and no other image falls back
+    to it; anything else is reported as ambiguous, never guessed (``gt_5.txt`` and ``gt_05.txt`` are two labels).
+    """
+    by_norm = _label_files(labels_dir)
+    exact_names = {p.name: p for ps in by_norm.values() for p in ps}
+    matched, want = {}, {}
+    for im in images:
+        key = label_key(im.name, naming)
+        if key is None:
+            continue
+        f = exact_names.get(f"gt_{key}.txt")
+        if f is not None:
+            matched[im] = f
+        else:
+            want[im] = _normalise_key(key)
+    claimed = set(matched.values())
+    ambiguous = []
+    fallback: dict[Path, list[Path]] = {}
+    for im, nk in want.items():
+        cands = [f for f in by_norm.get(nk, []) if f not in claimed]
+        if len(cands) == 1:
+            fallback.setdefault(cands[0], []).append(im)
+        elif len(cands) > 1:
+            ambiguous.append({"file": str(im), "error": "several label files match after ignoring zero padding: "
+                              + ", ".join(c.name for c in cands) + "; rename them to the image's exact key"})
+    for f, ims in fallback.items():
+        if len(ims) == 1:
+            matched[ims[0]] = f
+        else:
+            for im in ims:
+                ambiguous.append({"file": str(im), "error": f"{f.name} matches {len(ims)} images after ignoring "
+                                  "zero padding; rename it to one image's exact key"})
+    return matched, ambiguous
 
 
 def _normalise_key(key: str) -> str:
@@ -322,6 +372,7 @@ class ConvertReport:
     labels_without_images: list = field(default_factory=list)
     images_without_labels: list = field(default_factory=list)
     malformed_lines: list = field(default_factory=list)
+    ambiguous_labels: list = field(default_factory=list)
 
     @property
     def totals(self) -> dict:
@@ -333,7 +384,7 @@ class ConvertReport:
         d = {k: getattr(self, k) for k in ("out", "naming", "format", "dont_care", "splits")}
         d["totals"] = self.totals
         for k in ("unreadable_images", "truncated_jpegs", "exif_rotated", "labels_without_images",
-                  "images_without_labels", "malformed_lines"):
+                  "images_without_labels", "ambiguous_labels", "malformed_lines"):
             d[k] = getattr(self, k)
         return d
 
@@ -354,7 +405,7 @@ class ConvertReport:
         for name, s in rows:
             lines.append(f"{name:<6} " + "  ".join(str(s.get(c, 0)).rjust(w) for c, w in zip(cols, width)))
         for key in ("unreadable_images", "truncated_jpegs", "exif_rotated", "labels_without_images",
-                    "images_without_labels", "malformed_lines"):
+                    "images_without_labels", "ambiguous_labels", "malformed_lines"):
             items = getattr(self, key)
             lines.append(f"{key}: {len(items)}")
             for it in items[:5]:
@@ -419,6 +470,9 @@ def convert(splits: Mapping[str, str | os.PathLike], labels_dir, out, naming: st
             ``images/<split>/``, ``labels/<split>/`` (same file names as the source images), ``data.yaml``
             and ``report.json``.
         naming: ``"auto"``, ``"vintext"`` (``im0001.jpg`` ↔ ``gt_1.txt``) or ``"bkai2022"`` (``X.jpg`` ↔ ``gt_X.txt``).
+            Each image gets its own file: the exact ``gt_<key>.txt`` wins (``5.jpg`` ↔ ``gt_5.txt``, ``05.jpg`` ↔
+            ``gt_05.txt``); zero padding is ignored only when that matches exactly one file, otherwise the image
+            is listed under ``ambiguous_labels``, never given another image's boxes.
         fmt: ``"box"`` (``0 cx cy w h``) or ``"polygon"`` (``0 x1 y1 … x4 y4``, each corner clipped; Ultralytics
             detection turns it into the enclosing box).
         dont_care: the ``###`` policy, ``"keep"`` (default, class 0), ``"drop"`` or ``"ignore"`` (class 1).
@@ -465,26 +519,29 @@ def convert(splits: Mapping[str, str | os.PathLike], labels_dir, out, naming: st
     images = {name: _list_images(d) for name, d in split_dirs.items()}
     if naming == "auto":
         naming = detect_naming(p.name for ims in images.values() for p in ims)
-    labels = _label_files(labels_dir)
+    all_labels = [p for ps in _label_files(labels_dir).values() for p in ps]
     report = ConvertReport(out=str(out), naming=naming, format=fmt, dont_care=dont_care)
+    matched, report.ambiguous_labels = _match_labels([p for ims in images.values() for p in ims], naming, labels_dir)
+    if strict and report.ambiguous_labels:
+        a = report.ambiguous_labels[0]
+        raise BKAIFormatError(a["file"], None, a["error"])
     jobs = []
-    used_keys = set()
     for name, ims in images.items():
         (out / "images" / name).mkdir(parents=True, exist_ok=True)
         (out / "labels" / name).mkdir(parents=True, exist_ok=True)
         report.splits[name] = {"images_in": len(ims), "images_out": 0, "images_empty": 0, "boxes_in": 0,
                                "kept": 0, "clipped": 0, "dont_care": 0, "outside_image": 0, "degenerate": 0,
                                "malformed": 0}
+        ambiguous = {d["file"] for d in report.ambiguous_labels}
         for p in ims:
-            key = label_key(p.name, naming)
-            key = _normalise_key(key) if key is not None else None
-            if key is None or key not in labels:
-                report.images_without_labels.append(str(p))
+            if p not in matched:
+                if str(p) not in ambiguous:
+                    report.images_without_labels.append(str(p))
                 continue
-            used_keys.add(key)
-            jobs.append((name, p, labels[key], out / "images" / name / p.name,
+            jobs.append((name, p, matched[p], out / "images" / name / p.name,
                          out / "labels" / name / (p.stem + ".txt")))
-    report.labels_without_images = sorted(str(labels[k]) for k in set(labels) - used_keys)
+    used = set(matched.values())
+    report.labels_without_images = sorted(str(f) for f in all_labels if f not in used)
 
     def work(job):
         split, p, lbl, oi, ol = job
