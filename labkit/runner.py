@@ -6,7 +6,7 @@
 - :func:`sweep` — a grid of parameter values; writes ``comparison.csv`` and ``comparison.png``.
 - :func:`course` — every notebook in order on the defaults; writes ``summary.json``/``summary.csv`` and
   prints the table.
-- :func:`bundle_kaggle` — a parameterized notebook plus ``kernel-metadata.json`` for ``kaggle kernels push``.
+- Kaggle bundles (a parameterized notebook plus ``kernel-metadata.json``) are :mod:`labkit.kaggle`'s.
 
 Parameters are checked against the notebook's ``parameters`` cell before any kernel starts: an unknown name is
 an error that lists the valid ones (papermill itself only warns); a value must have the type of the default
@@ -501,20 +501,21 @@ class _CellProgress:
             self.bar.close()
 
 
-def _kernel_manager_class(log_path: Path):
+def _kernel_manager_class(log_path: Path, handles: list):
     """An nbclient kernel manager whose kernel process writes its stdout/stderr to ``log_path``.
 
     The kernel's own start-up lines (IPKernelApp's "running over TCP without encryption" warning, TensorFlow's
-    cuInit and oneDNN lines) go there instead of the terminal; cell outputs still reach the notebook.
+    cuInit and oneDNN lines) go there instead of the terminal; cell outputs still reach the notebook. The open
+    log files are appended to ``handles`` for the caller to close once the kernel is gone.
     """
     from jupyter_client.manager import AsyncKernelManager
 
     class _LoggedKernelManager(AsyncKernelManager):
         async def _async_start_kernel(self, **kw):
-            fh = open(log_path, "ab")  # noqa: SIM115 - lives as long as the kernel process
+            fh = open(log_path, "ab")  # noqa: SIM115 - closed by run() after the kernel has stopped
+            handles.append(fh)
             kw.setdefault("stdout", fh)
             kw.setdefault("stderr", fh)
-            self._labkit_log = fh
             return await super()._async_start_kernel(**kw)
 
         start_kernel = _async_start_kernel
@@ -555,12 +556,13 @@ def run(notebook: str | os.PathLike, params: Mapping[str, Any] | None = None, pa
     old = os.environ.get("LABKIT_RUN_DIR")
     os.environ["LABKIT_RUN_DIR"] = str(run_dir)
     bar = _CellProgress(nb, progress)
+    handles: list = []
     extra = {"stdout_file": sys.stdout, "stderr_file": sys.stderr} if log_output else {}
     try:
         pm.execute_notebook(str(nb), str(out_nb), parameters=parameters, cwd=str(nb.parent),
                             kernel_name="python3", progress_bar=False, execution_timeout=timeout,
                             report_mode=False, on_cell_start=bar.on_cell_start,
-                            kernel_manager_class=_kernel_manager_class(run_dir / "kernel.log"), **extra)
+                            kernel_manager_class=_kernel_manager_class(run_dir / "kernel.log", handles), **extra)
     except pm.PapermillExecutionError as e:
         status, error = "failed", f"cell {e.exec_count}: {e.ename}: {e.evalue}"
     except KeyboardInterrupt:
@@ -569,6 +571,8 @@ def run(notebook: str | os.PathLike, params: Mapping[str, Any] | None = None, pa
         status, error = "failed", f"{type(e).__name__}: {e}"
     finally:
         bar.close()
+        for fh in handles:
+            fh.close()
         if old is None:
             os.environ.pop("LABKIT_RUN_DIR", None)
         else:
@@ -751,79 +755,3 @@ def _short(v: Any) -> str:
         return f"{v:.4g}"
     s = json.dumps(v) if isinstance(v, (list, dict)) else str(v)
     return s if len(s) <= 40 else s[:37] + "..."
-
-
-# ----------------------------------------------------------------------------------------------
-# Kaggle bundles
-# ----------------------------------------------------------------------------------------------
-KAGGLE_METADATA_SCHEMA = {
-    "$schema": "http://json-schema.org/draft-07/schema#",
-    "title": "Kaggle kernel-metadata.json (fields documented for `kaggle kernels push`)",
-    "type": "object",
-    "required": ["id", "title", "code_file", "language", "kernel_type"],
-    "properties": {
-        "id": {"type": "string", "pattern": r"^[A-Za-z0-9_-]+/[a-z0-9-]{5,50}$"},
-        "title": {"type": "string", "minLength": 5, "maxLength": 50},
-        "code_file": {"type": "string", "pattern": r"\.ipynb$"},
-        "language": {"enum": ["python", "r", "rmarkdown"]},
-        "kernel_type": {"enum": ["script", "notebook"]},
-        "is_private": {"type": "boolean"},
-        "enable_gpu": {"type": "boolean"},
-        "enable_tpu": {"type": "boolean"},
-        "enable_internet": {"type": "boolean"},
-        "dataset_sources": {"type": "array", "items": {"type": "string", "pattern": r"^[^/\s]+/[^/\s]+$"}},
-        "competition_sources": {"type": "array", "items": {"type": "string"}},
-        "kernel_sources": {"type": "array", "items": {"type": "string"}},
-        "model_sources": {"type": "array", "items": {"type": "string"}},
-    },
-    "additionalProperties": False,
-}
-
-
-def _slug(text: str) -> str:
-    s = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-    return s[:50].strip("-").ljust(5, "x")
-
-
-def bundle_kaggle(notebook: str | os.PathLike, params: Mapping[str, Any] | None = None, datasets: Iterable[str] = (),
-                  user: str = "your-kaggle-username", out: Path | None = None, profile: str | None = None,
-                  gpu: bool = True, internet: bool = True, private: bool = True) -> Path:
-    """Write a parameterized notebook and ``kernel-metadata.json`` ready for ``kaggle kernels push -p OUT``."""
-    import nbformat
-    from papermill.parameterize import parameterize_notebook
-
-    nb_path = resolve_notebook(notebook)
-    parameters = resolve_parameters(nb_path, params, profile=profile)
-    for d in datasets:
-        if not re.fullmatch(r"[^/\s]+/[^/\s]+", d):
-            raise ParameterError(f"--dataset {d!r}: expected OWNER/SLUG, as in kaggle.com/datasets/OWNER/SLUG")
-    out = Path(out) if out else new_run_dir(f"bundles/{nb_path.stem}")
-    out.mkdir(parents=True, exist_ok=True)
-    nb = nbformat.read(str(nb_path), as_version=4)
-    for cell in nb.cells:  # papermill expects every cell to carry a tags list, and its own metadata
-        cell.metadata.setdefault("tags", [])
-    nb.metadata["papermill"] = {"parameters": {}}
-    nb = parameterize_notebook(nb, parameters, report_mode=False)
-    nb.metadata.pop("papermill", None)
-    for cell in nb.cells:
-        if not cell.metadata.get("tags"):
-            cell.metadata.pop("tags", None)
-    nbformat.write(nb, str(out / nb_path.name))
-    title = f"labkit {nb_path.stem.replace('_', ' ')}"[:50]
-    meta = {
-        "id": f"{user}/{_slug(title)}",
-        "title": title,
-        "code_file": nb_path.name,
-        "language": "python",
-        "kernel_type": "notebook",
-        "is_private": private,
-        "enable_gpu": gpu,
-        "enable_tpu": False,
-        "enable_internet": internet,
-        "dataset_sources": list(datasets),
-        "competition_sources": [],
-        "kernel_sources": [],
-        "model_sources": [],
-    }
-    (out / "kernel-metadata.json").write_text(json.dumps(meta, indent=2))
-    return out
