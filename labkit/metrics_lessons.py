@@ -10,13 +10,16 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
+import sys
+import types
 
 import numpy as np
 
 from labkit import boxes as B
 
 __all__ = ["simulate_detections", "IOU_PAIRS", "iou_family_table", "slide_curve", "conventions_experiment",
-           "id_quirk_gt", "id_quirk_experiment"]
+           "shapes_gts", "id_quirk_gt", "id_quirk_experiment", "quiet_training"]
 
 
 def simulate_detections(gts, n_classes, seed=0, miss=0.15, jitter=0.07, dup=0.25, wrong_class=0.1,
@@ -190,3 +193,40 @@ def id_quirk_experiment(id_sets=((0, 1), (1, 2))) -> dict:
                            "labkit": float(evaluate_coco_json(gt, ID_QUIRK_DETS).map50),
                            "by_hand": _by_hand_map50(gt, ID_QUIRK_DETS)}
     return out
+
+
+# --------------------------------------------------------------------------------------------------
+# A quiet Ultralytics training run (section 8 of the notebook)
+# --------------------------------------------------------------------------------------------------
+def _drop_tensorboard(trainer) -> None:
+    """Remove Ultralytics' TensorBoard callbacks from one trainer (its global setting stays as it is): they
+    trace the model for the graph view, about 3 s on a CPU, for a run nobody opens in TensorBoard."""
+    for event, fns in trainer.callbacks.items():
+        trainer.callbacks[event] = [f for f in fns if "tensorboard" not in getattr(f, "__module__", "")]
+
+
+@contextlib.contextmanager
+def quiet_training(model, epochs: int, desc: str = "epochs"):
+    """Within the block, ``model.train(...)`` shows one tqdm bar over epochs instead of Ultralytics' epoch
+    tables (its LOGGER is raised to WARNING, see :func:`labkit.finetune.quiet_ultralytics`) and skips the
+    TensorBoard callbacks. Unless TensorFlow is already loaded, it also tells TensorBoard to use its TensorFlow
+    stub for the rest of the session (no TensorFlow import, no C++ log lines)."""
+    from tqdm.auto import tqdm
+
+    from labkit.finetune import quiet_ultralytics
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "tensorflow" not in sys.modules and "tensorboard.compat.notf" not in sys.modules:
+        # Ultralytics imports torch's SummaryWriter when it sets up its TensorBoard callback, and TensorBoard then
+        # imports all of TensorFlow (seconds of CPU and C++ log lines that TF_CPP_MIN_LOG_LEVEL does not silence)
+        # just to use tf.io.gfile. TensorBoard's own switch for "no TensorFlow here" is a module named
+        # tensorboard.compat.notf: with it, TensorBoard uses its bundled stub. The callbacks are dropped anyway.
+        sys.modules["tensorboard.compat.notf"] = types.ModuleType("tensorboard.compat.notf")
+    bar = tqdm(total=int(epochs), desc=desc)
+    model.add_callback("on_pretrain_routine_start", _drop_tensorboard)
+    model.add_callback("on_train_epoch_end", lambda trainer: bar.update(1))
+    try:
+        with quiet_ultralytics():
+            yield bar
+    finally:
+        bar.close()
