@@ -4,7 +4,8 @@
     labkit run NOTEBOOK [-p NAME VALUE]... [-f params.yaml] [--profile NAME]
     labkit sweep NOTEBOOK -p lr0 0.01,0.001 -p optimizer SGD,AdamW
     labkit course [--profile NAME] [NOTEBOOK ...]   every notebook in order, then a summary table
-    labkit bundle kaggle NOTEBOOK [-p NAME VALUE]... --dataset OWNER/SLUG
+    labkit bundle kaggle NOTEBOOK [-p NAME VALUE]... --dataset OWNER/SLUG [--accelerator SHAPE]
+    labkit kaggle push|status|pull RUN              run a bundle on Kaggle, collect its outputs and records
     labkit params NOTEBOOK                          the parameters a notebook accepts
     labkit strip NOTEBOOK...                        remove volatile outputs (keeps NBVAL_CHECK_OUTPUT cells)
     labkit refresh NOTEBOOK...                      execute in place, then strip
@@ -103,11 +104,32 @@ def cmd_course(args) -> int:
 
 
 def cmd_bundle(args) -> int:
-    from labkit import runner
+    from labkit import kaggle
 
-    out = runner.bundle_kaggle(args.notebook, _params(args.parameter), datasets=args.dataset or [],
-                               user=args.user, out=args.out, profile=args.profile, gpu=not args.no_gpu)
-    print(f"Kaggle bundle written to {out}\npush it with:  kaggle kernels push -p {out}")
+    out = kaggle.bundle_kaggle(args.notebook, _params(args.parameter), datasets=args.dataset or [],
+                               user=args.user, out=args.out, profile=args.profile, param_file=args.param_file,
+                               gpu=not args.no_gpu, accelerator=args.accelerator)
+    print(f"Kaggle bundle written to {out}\npush it with:  labkit kaggle push {out}")
+    return 0
+
+
+def cmd_kaggle(args) -> int:
+    from labkit import kaggle
+
+    if args.action == "push":
+        rec = kaggle.push(args.run)
+        print(f"pushed {rec['id']} version {rec['version']}: {rec['url']}\nthen:  labkit kaggle status {args.run}")
+    elif args.action == "status":
+        rec = kaggle.status(args.run)
+        print(f"{args.run}: {rec['status']}" + (f" ({rec['failure']})" if rec.get("failure") else ""))
+    else:
+        res = kaggle.pull(args.run, wait=args.wait)
+        print(f"{res.notebook}: {res.status} on Kaggle -> {res.run_dir}")
+        for k, v in res.records.items():
+            print(f"  {k} = {v}")
+        if res.error:
+            print(f"error: {res.error}", file=sys.stderr)
+        return 0 if res.ok else 1
     return 0
 
 
@@ -224,10 +246,18 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("notebook")
     _add_param_args(k)
     k.add_argument("--dataset", action="append", metavar="OWNER/SLUG", help="Kaggle dataset to attach (repeatable)")
-    k.add_argument("--user", default="your-kaggle-username", help="your Kaggle user name (kernel id owner)")
-    k.add_argument("--out", help="output folder (default: runs/bundles/<notebook>/<timestamp>)")
+    k.add_argument("--user", help="your Kaggle user name, the kernel id's owner (default: $KAGGLE_USERNAME)")
+    k.add_argument("--out", help="new output folder (default: runs/bundles/<notebook>/<timestamp>)")
+    k.add_argument("--accelerator", metavar="SHAPE",
+                   help="Kaggle machine shape (default NvidiaTeslaT4 = GPU T4 x2; e.g. NvidiaL4, TpuV5E8)")
     k.add_argument("--no-gpu", action="store_true", help="do not request a GPU")
     k.set_defaults(func=cmd_bundle)
+
+    p = sub.add_parser("kaggle", help="push a Kaggle bundle, poll it, pull its outputs into the run folder")
+    p.add_argument("action", choices=("push", "status", "pull"))
+    p.add_argument("run", metavar="RUN", help="bundle folder written by `labkit bundle kaggle`")
+    p.add_argument("--wait", type=float, default=0, metavar="SECONDS", help="pull: poll until done, at most this long")
+    p.set_defaults(func=cmd_kaggle)
 
     p = sub.add_parser("params", help="list a notebook's parameters")
     p.add_argument("notebook")
@@ -325,6 +355,9 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("LABKIT_DEBUG") == "1"
     argv = [a for a in argv if a != "--debug"]
+    from labkit import errors
+
+    errors.DEBUG = debug
     command = "labkit"
     try:
         parser = build_parser()

@@ -638,7 +638,7 @@ def sweep(notebook: str | os.PathLike, values: Mapping[str, Iterable[Any]], fixe
             info = json.loads((Path(e.where) / "run.json").read_text())
             res = RunResult(**info)
             interrupted = True
-        shown = {k: str(v) if isinstance(v, CliText) else v for k, v in point.items()}
+        shown = {k: res.parameters.get(k, str(v) if isinstance(v, CliText) else v) for k, v in point.items()}
         rows.append({**shown, "status": res.status, "wall_s": res.wall_s,
                      **{k: v for k, v in res.records.items() if not isinstance(v, (list, dict))},
                      "error": res.error or ""})

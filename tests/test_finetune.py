@@ -156,7 +156,9 @@ def test_kaggle_bundle_with_gpu_profile(tmp_path, monkeypatch):
 
     nbdir = Path(__file__).resolve().parents[1] / "notebooks"
     monkeypatch.setenv("LABKIT_NOTEBOOKS", str(nbdir))
-    out = runner.bundle_kaggle("06_bkai_finetuning", profile="gpu", datasets=["someone/vintext"], out=tmp_path / "b")
+    from labkit import kaggle
+
+    out = kaggle.bundle_kaggle("06_bkai_finetuning", profile="gpu", datasets=["someone/vintext"], out=tmp_path / "b")
     meta = json.loads((out / "kernel-metadata.json").read_text())
     assert meta["dataset_sources"] == ["someone/vintext"] and meta["enable_gpu"] is True
     nb = nbformat.read(str(out / "06_bkai_finetuning.ipynb"), as_version=4)

@@ -117,9 +117,11 @@ def test_course_summary(tiny_notebooks, capsys):
 def test_bundle_kaggle_passes_schema(tiny_notebooks, tmp_path):
     import nbformat
 
-    out = runner.bundle_kaggle("90_tiny", {"X": 5}, datasets=["someone/vintext"], user="alice", out=tmp_path / "b")
+    from labkit import kaggle
+
+    out = kaggle.bundle_kaggle("90_tiny", {"X": 5}, datasets=["someone/vintext"], user="alice", out=tmp_path / "b")
     meta = json.loads((out / "kernel-metadata.json").read_text())
-    jsonschema.validate(meta, runner.KAGGLE_METADATA_SCHEMA)
+    jsonschema.validate(meta, kaggle.KAGGLE_METADATA_SCHEMA)
     assert meta["enable_gpu"] is True and meta["dataset_sources"] == ["someone/vintext"]
     assert meta["code_file"] == "90_tiny.ipynb" and meta["id"].startswith("alice/")
     nb = nbformat.read(str(out / "90_tiny.ipynb"), as_version=4)
@@ -127,9 +129,9 @@ def test_bundle_kaggle_passes_schema(tiny_notebooks, tmp_path):
     assert len(injected) == 1 and "X = 5" in injected[0].source
     # the schema really checks: a malformed dataset or missing field fails
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate({**meta, "dataset_sources": ["no-slash"]}, runner.KAGGLE_METADATA_SCHEMA)
+        jsonschema.validate({**meta, "dataset_sources": ["no-slash"]}, kaggle.KAGGLE_METADATA_SCHEMA)
     with pytest.raises(runner.ParameterError, match="OWNER/SLUG"):
-        runner.bundle_kaggle("90_tiny", datasets=["bad"], out=tmp_path / "c")
+        kaggle.bundle_kaggle("90_tiny", datasets=["bad"], out=tmp_path / "c")
 
 
 def test_shipped_profiles_name_valid_parameters(monkeypatch):
