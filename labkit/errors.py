@@ -10,3 +10,7 @@ from __future__ import annotations
 
 class UserError(ValueError):
     """Bad input from the user (a file, a parameter, an option): one line naming the input and the fix."""
+
+
+#: Set by ``labkit --debug``: handlers that report errors themselves (``labkit eval``) re-raise instead.
+DEBUG = False

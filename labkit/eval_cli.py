@@ -19,6 +19,7 @@ import math
 import sys
 from pathlib import Path
 
+from labkit import errors
 from labkit.errors import UserError
 
 __all__ = ["register", "run_eval", "load_inputs"]
@@ -138,12 +139,16 @@ def run_eval(args) -> int:
         text = res.summary()
         payload = json.dumps(res.to_dict(curves=getattr(args, "curves", False)), indent=1) if out else None
     except (UserError, MetricsInputError) as e:
+        if errors.DEBUG:
+            raise
         msg = str(e).replace("<ground-truth object>", str(gt)).replace("<prediction object>", str(pred))
         print(f"labkit eval: error: {msg.splitlines()[0] if msg else type(e).__name__}", file=sys.stderr)
         return 2
     except (ValueError, FileNotFoundError, KeyError, TypeError, IndexError, AttributeError, OverflowError,
             RecursionError, OSError, yaml.YAMLError) as e:
         # the inputs are untrusted: whatever their content trips on is reported as bad input, in one line
+        if errors.DEBUG:
+            raise
         why = str(e).splitlines()[0][:120] if str(e) else ""
         print(f"labkit eval: error: --gt {gt} / --pred {pred}: unexpected content ({type(e).__name__}: {why}); "
               "give COCO JSON files or a YOLO dataset and prediction folder", file=sys.stderr)

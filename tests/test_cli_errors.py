@@ -407,6 +407,9 @@ def test_debug_shows_the_traceback(capsys):
     with pytest.raises(UserError):
         main(["--debug", "links", "--repo", "bad name"])
     assert main(["links", "--repo", "bad name"]) == 2
+    with pytest.raises(UserError):  # also where a handler reports errors itself
+        main(["eval", "--debug", "--gt", "missing.json", "--pred", "missing.json"])
+    assert main(["eval", "--gt", "missing.json", "--pred", "missing.json"]) == 2
 
 
 def test_argparse_errors_are_one_line(capsys):
