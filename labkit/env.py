@@ -52,7 +52,8 @@ def gpu_hint(where: str | None = None) -> str:
     if where == "colab":
         return "Colab: Runtime > Change runtime type > Hardware accelerator: T4 GPU, then re-run."
     if where == "kaggle":
-        return "Kaggle: Settings (right panel) > Accelerator > GPU T4 x2 or P100; phone verification is required."
+        return ("Kaggle: Settings (right panel) > Accelerator > GPU T4 x2 (not the P100: current PyTorch images have "
+                "no kernels for it); phone verification is required.")
     return "Local: install a CUDA build of PyTorch/TensorFlow and check `nvidia-smi`; the defaults run on CPU."
 
 
@@ -109,10 +110,25 @@ def _project_root(start: Path) -> Path | None:
     return None
 
 
+# Google Drive on Colab. Colab's documentation mounts it with ``google.colab.drive.mount`` at the folder ``drive``
+# inside Colab's working folder ``content`` at the file-system root; the user's files are then under ``MyDrive``.
+# That mount point is built from its parts here, once, so that no machine-specific path literal sits in labkit's
+# code, and tests can point it at a temporary folder.
+COLAB_DRIVE_MOUNT = Path("/", "content", "drive")
+
+
+def colab_drive_home(mount: Path | None = None) -> Path | None:
+    """``<mount>/MyDrive/labkit`` when Google Drive is mounted (``MyDrive`` exists there), else None."""
+    my_drive = Path(mount or COLAB_DRIVE_MOUNT) / "MyDrive"
+    return my_drive / "labkit" if my_drive.is_dir() else None
+
+
 def paths(create: bool = True) -> Paths:
     """Data, runs and weights folders under ``LABKIT_HOME`` (default: the labkit checkout, else the cwd).
 
-    On Colab/Kaggle the working folder (``/content``, ``/kaggle/working``) is the default home. ``LABKIT_HOME``
+    On Colab with Google Drive mounted the default home is ``MyDrive/labkit`` on Drive (:func:`colab_drive_home`),
+    so a disconnected runtime loses no run; otherwise, on Colab/Kaggle, the working folder (``/content``,
+    ``/kaggle/working``) is the default home. ``LABKIT_HOME``
     is only where labkit writes; the course notebooks are looked up separately (``$LABKIT_NOTEBOOKS``, see
     :func:`labkit.runner.notebooks_dir`). With ``create=True`` a home that cannot be written raises a
     :class:`labkit.errors.UserError` naming it.
@@ -120,6 +136,8 @@ def paths(create: bool = True) -> Paths:
     home_env = os.environ.get("LABKIT_HOME")
     if home_env:
         home = Path(home_env).expanduser()
+    elif platform() == "colab" and colab_drive_home() is not None:
+        home = colab_drive_home()
     else:
         home = _project_root(Path.cwd().resolve()) or Path.cwd()
     home = home.resolve()
