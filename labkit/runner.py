@@ -469,7 +469,7 @@ def _heading(cell) -> str | None:
 class _CellProgress:
     """A tqdm bar over a notebook's code cells that shows the current section heading (nbclient hook)."""
 
-    def __init__(self, notebook: Path, enabled: bool):
+    def __init__(self, notebook: Path, enabled: bool, injected: bool = False):
         import nbformat
 
         self.enabled = enabled
@@ -480,7 +480,7 @@ class _CellProgress:
 
             try:
                 nb = nbformat.read(str(notebook), as_version=4)
-                total = sum(1 for c in nb.cells if c.cell_type == "code" and c.source.strip()) + 1
+                total = sum(1 for c in nb.cells if c.cell_type == "code" and c.source.strip()) + int(injected)
             except Exception:  # noqa: BLE001 - the bar is cosmetic
                 total = None
             self.bar = tqdm(total=total, desc=self.stem, unit="cell", leave=True, file=sys.stderr,
@@ -555,7 +555,7 @@ def run(notebook: str | os.PathLike, params: Mapping[str, Any] | None = None, pa
     status, error = "ok", None
     old = os.environ.get("LABKIT_RUN_DIR")
     os.environ["LABKIT_RUN_DIR"] = str(run_dir)
-    bar = _CellProgress(nb, progress)
+    bar = _CellProgress(nb, progress, injected=bool(parameters))  # papermill adds a cell only for parameters
     handles: list = []
     extra = {"stdout_file": sys.stdout, "stderr_file": sys.stderr} if log_output else {}
     try:

@@ -313,6 +313,24 @@ def test_param_file_uses_yaml_12_and_types(nbs, tmp_path, capsys, no_kernel):
     assert "FLAG" in one_line_error(capsys.readouterr().err)
 
 
+@pytest.mark.parametrize("annotation,default,value,ok", [
+    ("float", "1", 2.5, True),          # an annotation wins over the default's type (int)
+    ("float", "1", "x", False),
+    ("Optional[int]", "None", None, True),
+    ("Optional[int]", "None", "x", False),
+    ("int | None", "None", 3, True),
+    ("None", "None", "anything", True),  # no annotation, default None: any value
+])
+def test_types_from_annotations(annotation, default, value, ok):
+    """Papermill reports `X: float = 1` as inferred_type_name 'float'; ignoring it would refuse 2.5 / accept 'x'."""
+    decl = {"default": default, "inferred_type_name": annotation}
+    if ok:
+        runner.check_value(Path("90_x.ipynb"), "X", value, decl)
+    else:
+        with pytest.raises(runner.ParameterError, match="X"):
+            runner.check_value(Path("90_x.ipynb"), "X", value, decl)
+
+
 def test_range_not_applied_where_the_default_is_outside(tiny_notebooks):
     """Notebook 01's N_TRAIN = 0 means 'all': a range is checked only where the default lies in it."""
     decl = {"default": "0", "inferred_type_name": "None"}
