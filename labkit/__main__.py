@@ -1,0 +1,6 @@
+"""``python -m labkit``: the ``labkit`` command (see :mod:`labkit.cli`)."""
+import sys
+
+from labkit.cli import main
+
+sys.exit(main())
