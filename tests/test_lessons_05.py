@@ -2,16 +2,15 @@
 give every verdict the notebook prints as True (the notebook's default settings; the YOLOv8 training of section 8
 is not rerun here: it is the slow part, and its verdicts compare two computations on the same boxes).
 
-Mutations each test was checked against (mutate, run, revert):
-* ``test_iou_family_verdicts``: CIoU without its aspect term (``kind == "ciou"`` returning DIoU), GIoU
-  computed with the union instead of the enclosing area — a verdict turns False.
-* ``test_slide_curve_corner``: IoU computed with ``eps`` added to the union (``union + 1``) — the slopes drift from
-  ±2/w.
-* ``test_conventions_verdict``: COCO sampling at 11 points instead of 101 — the deviations become equal.
-* ``test_nms_verdicts``: ``apply_nms`` ignoring ``class_agnostic`` — both class-wise/agnostic verdicts fail;
-  NMS suppressing with ``>=`` at a threshold of 0.9 changes nothing, a no-op NMS fails every verdict.
+Mutations each test was checked against (mutated in a scratch copy of labkit, run, reverted):
+* ``test_iou_family_verdicts``: CIoU without its aspect term (``labkit.boxes._iou_core`` returning DIoU for
+  "ciou"); GIoU with the union in place of the enclosing area — one verdict turns False each.
+* ``test_slide_curve_corner``: VOC's "+1 pixel" in widths and heights (areas) — the slopes leave ±2/w.
+* ``test_conventions_verdict``: COCO sampling the envelope at 11 recall points instead of 101
+  (``labkit.metrics.REC_THRESHOLDS`` monkeypatched) — the deviations become equal (seeds 0 and 1 fail).
+* ``test_nms_verdicts``: ``labkit.nms.apply_nms`` ignoring ``class_agnostic``, or returning its input unchanged.
 * ``test_nms_by_hand_vs_torchvision``: see ``tests/test_nms.py`` (">" -> ">=", reversed tie order, classes ignored).
-* ``test_id_quirk``: labkit copying pycocotools' truthiness test on the matched id — the labkit verdict fails.
+* ``test_id_quirk``: labkit before commit 72717e3, which copied pycocotools' id-0 behaviour (0.2525).
 """
 
 import numpy as np

@@ -27,9 +27,9 @@ def _case(rng, n, ties=False):
 
 @pytest.mark.parametrize("thr", [0.3, 0.5, 0.7])
 def test_greedy_nms_equals_torchvision_distinct_scores(thr):
-    """Catches: "Fast NMS" (drop a box if ANY higher-scored box overlaps it, even a suppressed one — mutating
-    ``order = rest[~(overlap & same[i, rest])]`` to filter against all earlier boxes fails here), and a
-    class-wise NMS that ignores ``classes`` (the batched_nms comparison fails)."""
+    """Catches: "Fast NMS" (drop a box if ANY higher-scored box overlaps it, even a suppressed one: greedy_nms's
+    loop replaced by an upper-triangular IoU test fails all three thresholds), and a class-wise NMS that ignores
+    ``classes`` (the batched_nms comparison fails)."""
     rng = np.random.default_rng(0)
     for _ in range(10):
         boxes, scores, cls = _case(rng, int(rng.integers(1, 250)))
