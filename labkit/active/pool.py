@@ -309,14 +309,14 @@ class PoolManifest:
         if len(pset) != len(pool):
             raise ManifestError(f"{p}: 'pool' lists an image more than once")
         if pset & set(val):
-            raise ManifestError(f"{p}: {sorted(pset & set(val))[0]} is in both 'pool' and 'val'")
+            raise ManifestError(f"{p}: {_short(sorted(pset & set(val))[0], 160)} is in both 'pool' and 'val'")
         if not d["rounds"]:
             raise ManifestError(f"{p}: 'rounds' is empty (round 0 holds the initial labelled set)")
         prev: set[str] = set()
         for i, r in enumerate(d["rounds"]):
             where = f"{p}: round {i}"
             if r.get("round") != i:
-                raise ManifestError(f"{where}: its 'round' field says {r.get('round')!r}")
+                raise ManifestError(f"{where}: its 'round' field says {_short(r.get('round'))}")
             lab, unl = r.get("labelled"), r.get("unlabelled")
             if not isinstance(lab, list) or not isinstance(unl, list):
                 raise ManifestError(f"{where}: 'labelled' and 'unlabelled' must be lists")
@@ -324,14 +324,15 @@ class PoolManifest:
             if len(ls) != len(lab) or len(us) != len(unl):
                 raise ManifestError(f"{where}: an image is listed twice")
             if ls & us:
-                raise ManifestError(f"{where}: {sorted(ls & us)[0]} is both labelled and unlabelled")
+                raise ManifestError(f"{where}: {_short(sorted(ls & us)[0], 160)} is both labelled and unlabelled")
             if ls | us != pset:
                 extra = sorted((ls | us) - pset)
                 gone = sorted(pset - (ls | us))
-                what = f"{extra[0]} is not in 'pool'" if extra else f"{gone[0]} of 'pool' is in neither list"
+                what = (f"{_short(extra[0], 160)} is not in 'pool'" if extra
+                        else f"{_short(gone[0], 160)} of 'pool' is in neither list")
                 raise ManifestError(f"{where}: labelled + unlabelled must be exactly the pool; {what}")
             if not prev <= ls:
-                raise ManifestError(f"{where}: {sorted(prev - ls)[0]} was labelled in round {i - 1} "
+                raise ManifestError(f"{where}: {_short(sorted(prev - ls)[0], 160)} was labelled in round {i - 1} "
                                     "and is unlabelled again (labels are never taken back)")
             if i > 0:
                 sel = d["rounds"][i - 1].get("selected")

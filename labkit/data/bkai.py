@@ -333,7 +333,7 @@ def _convert_rows(rows, w: int, h: int, fmt: str, dont_care: str, min_size: floa
                 continue
             if dont_care == "ignore":
                 cls = 1
-        x1, y1, x2, y2 = quad_to_box(xy)
+        x1, y1, x2, y2 = (float(v) for v in quad_to_box(xy))  # Python floats: a 1e308 span is inf, no warning
         if (x2 - x1) < min_size or (y2 - y1) < min_size:
             counts["degenerate"] += 1
             continue

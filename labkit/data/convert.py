@@ -18,6 +18,7 @@ skipped, ``%g`` numbers, duplicate rows removed).
 from __future__ import annotations
 
 import json
+import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -25,7 +26,7 @@ import numpy as np
 
 __all__ = [
     "COCO80_TO_91", "coco91_to_coco80", "coco80_to_coco91", "coco_to_yolo", "yolo_to_coco", "yolo_preds_to_coco",
-    "voc_to_yolo", "read_voc_xml", "read_yolo_txt", "yolo_dataset", "IMG_SUFFIXES",
+    "voc_to_yolo", "read_voc_xml", "read_yolo_txt", "yolo_dataset", "IMG_SUFFIXES", "DataFormatError",
 ]
 
 IMG_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -34,6 +35,83 @@ IMG_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 COCO80_TO_91 = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 27, 28, 31, 32,
                 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60,
                 61, 62, 63, 64, 65, 67, 70, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 84, 85, 86, 87, 88, 89, 90]
+
+
+class DataFormatError(ValueError):
+    """An annotation file or folder that cannot be read as the format it should be; the message is one line that
+    names the file (and the record or line) and what is wrong. Every reader here raises only this for bad input."""
+
+
+def _short(v, n: int = 40) -> str:
+    r = repr(v)
+    return r if len(r) <= n else r[: n - 3] + "..."
+
+
+def _read_text(path, what: str = "file") -> str:
+    """UTF-8 text of ``path`` (BOM allowed); missing, unreadable or non-UTF-8 files raise :class:`DataFormatError`."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:  # missing, a folder, no permission
+        raise DataFormatError(f"{path}: cannot read the {what} ({e.strerror or type(e).__name__})") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataFormatError(f"{path}: the {what} is not UTF-8 text (byte {e.start})") from None
+
+
+def _read_json(path, what: str = "JSON file"):
+    text = _read_text(path, what)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataFormatError(f"{path}: not valid JSON ({e})") from None
+    except RecursionError:
+        raise DataFormatError(f"{path}: JSON nested too deeply") from None
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_pos(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+
+
+def _is_box(v) -> bool:
+    return (isinstance(v, list) and len(v) == 4
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v))
+
+
+def _is_file_name(v) -> bool:
+    return isinstance(v, str) and "\0" not in v and Path(v).name not in ("", ".", "..")
+
+
+_CHECKS = {_is_int: "an integer", _is_pos: "a positive number", _is_box: "4 finite numbers [x, y, w, h]",
+           _is_file_name: "a file name"}
+
+
+def _check_coco(data, src: str, need=("images", "annotations", "categories")) -> None:
+    """Check the COCO structure the converters read; the first problem raises :class:`DataFormatError`."""
+    if not isinstance(data, dict):
+        raise DataFormatError(f"{src}: a COCO file must be a JSON object with {', '.join(map(repr, need))}, "
+                              f"got {type(data).__name__}")
+    fields = {"images": {"id": _is_int, "file_name": _is_file_name, "width": _is_pos, "height": _is_pos},
+              "categories": {"id": _is_int},
+              "annotations": {"image_id": _is_int, "category_id": _is_int, "bbox": _is_box}}
+    for key in need:
+        if key not in data:
+            raise DataFormatError(f"{src}: missing {key!r}")
+        if not isinstance(data[key], list):
+            raise DataFormatError(f"{src}: {key!r} must be a list, got {_short(data[key])}")
+        for j, rec in enumerate(data[key]):
+            if not isinstance(rec, dict):
+                raise DataFormatError(f"{src}: {key}[{j}] must be a JSON object, got {_short(rec)}")
+            for f, ok in fields[key].items():
+                if f not in rec:
+                    raise DataFormatError(f"{src}: {key}[{j}] is missing the field {f!r}")
+                if not ok(rec[f]):
+                    raise DataFormatError(f"{src}: {key}[{j}] field {f!r} must be {_CHECKS[ok]}, got {_short(rec[f])}")
 
 
 def coco91_to_coco80() -> list:
@@ -69,10 +147,9 @@ def coco_to_yolo(coco_json, out_dir, cls91to80: bool | None = None) -> dict:
     Returns:
         ``{"names": [...], "n_images": int, "n_boxes": int, "skipped_crowd": int, "skipped_empty": int}``.
     """
-    data = json.loads(Path(coco_json).read_text()) if isinstance(coco_json, (str, Path)) else coco_json
-    for key in ("images", "annotations", "categories"):
-        if key not in data:
-            raise ValueError(f"{coco_json if isinstance(coco_json, (str, Path)) else 'COCO dict'}: missing {key!r}")
+    data = _read_json(coco_json, "COCO file") if isinstance(coco_json, (str, Path)) else coco_json
+    src = str(coco_json) if isinstance(coco_json, (str, Path)) else "COCO dict"
+    _check_coco(data, src)
     cats = sorted(data["categories"], key=lambda c: c["id"])
     ids = [c["id"] for c in cats]
     if cls91to80 is None:
@@ -92,7 +169,8 @@ def coco_to_yolo(coco_json, out_dir, cls91to80: bool | None = None) -> dict:
     n_crowd = n_empty = 0
     for j, a in enumerate(data["annotations"]):
         if a["image_id"] not in images:
-            raise ValueError(f"annotation {j} (id {a.get('id')}) refers to unknown image id {a['image_id']}")
+            raise DataFormatError(f"{src}: annotation {j} (id {_short(a.get('id'))}) refers to unknown image id "
+                                  f"{a['image_id']}")
         if a.get("iscrowd", False):
             n_crowd += 1
             continue
@@ -106,7 +184,7 @@ def coco_to_yolo(coco_json, out_dir, cls91to80: bool | None = None) -> dict:
             n_empty += 1
             continue
         if a["category_id"] not in cmap:
-            raise ValueError(f"annotation {j} (id {a.get('id')}): category id {a['category_id']} cannot be mapped "
+            raise DataFormatError(f"{src}: annotation {j} (id {_short(a.get('id'))}): category id {a['category_id']} cannot be mapped "
                              f"({'not one of the 80 COCO ids' if cls91to80 else 'not in categories'})")
         rows[a["image_id"]].append([cmap[a["category_id"]], *box.tolist()])
     n = 0
@@ -127,25 +205,25 @@ def read_yolo_txt(path, with_conf: bool | None = None) -> np.ndarray:
     """
     path = Path(path)
     rows = []
-    for ln, line in enumerate(path.read_text().splitlines(), 1):
+    for ln, line in enumerate(_read_text(path, "YOLO label file").splitlines(), 1):
         parts = line.split()
         if not parts:
             continue
         want = {True: (6,), False: (5,), None: (5, 6)}[with_conf]
         if len(parts) not in want:
             need = "class cx cy w h conf" if with_conf else "class cx cy w h"
-            raise ValueError(f"{path}:{ln}: expected {' or '.join(map(str, want))} numbers ({need}), got {line!r}")
+            raise DataFormatError(f"{path}:{ln}: expected {' or '.join(map(str, want))} numbers ({need}), got {line!r}")
         try:
             vals = [float(p) for p in parts]
         except ValueError:
-            raise ValueError(f"{path}:{ln}: not a number in {line!r}") from None
+            raise DataFormatError(f"{path}:{ln}: not a number in {line!r}") from None
         if not np.isfinite(vals).all():
-            raise ValueError(f"{path}:{ln}: NaN/inf in {line!r}")
+            raise DataFormatError(f"{path}:{ln}: NaN/inf in {line!r}")
         if vals[3] <= 0 or vals[4] <= 0:
-            raise ValueError(f"{path}:{ln}: width/height must be > 0 in {line!r}")
+            raise DataFormatError(f"{path}:{ln}: width/height must be > 0 in {line!r}")
         rows.append(vals)
     if rows and len({len(r) for r in rows}) > 1:
-        raise ValueError(f"{path}: rows mix 5 and 6 columns")
+        raise DataFormatError(f"{path}: rows mix 5 and 6 columns")
     ncol = len(rows[0]) if rows else (6 if with_conf else 5)
     return np.asarray(rows, dtype=np.float64).reshape(-1, ncol)
 
@@ -168,7 +246,7 @@ def _labels_dir_for(images_dir: Path) -> Path:
         if parts[i] == "images":
             parts[i] = "labels"
             return Path(*parts)
-    raise ValueError(f"{images_dir}: cannot find the labels folder (no 'images' component in the path)")
+    raise DataFormatError(f"{images_dir}: cannot find the labels folder (no 'images' component in the path)")
 
 
 def yolo_dataset(path, split: str = "val"):
@@ -180,19 +258,31 @@ def yolo_dataset(path, split: str = "val"):
     if yaml_file is not None:
         import yaml
 
-        cfg = yaml.safe_load(yaml_file.read_text())
+        try:
+            cfg = yaml.safe_load(_read_text(yaml_file, "dataset yaml"))
+        except yaml.YAMLError as e:
+            raise DataFormatError(f"{yaml_file}: not valid YAML ({str(e).splitlines()[0]})") from None
+        if not isinstance(cfg, dict):
+            raise DataFormatError(f"{yaml_file}: a dataset yaml must be a mapping with {split!r} and 'names'")
+        if not isinstance(cfg.get("path") or "", str) or not isinstance(cfg.get(split, ""), str):
+            raise DataFormatError(f"{yaml_file}: 'path' and {split!r} must be folder names")
         root = Path(cfg.get("path") or yaml_file.parent)
         if not root.is_absolute():
             root = (yaml_file.parent / root).resolve()
         if split not in cfg:
-            raise ValueError(f"{yaml_file}: no {split!r} entry")
+            raise DataFormatError(f"{yaml_file}: no {split!r} entry")
         images_dir = root / cfg[split]
         names = cfg.get("names", {})
-        names = [names[k] for k in sorted(names)] if isinstance(names, dict) else list(names)
+        if isinstance(names, dict) and all(isinstance(k, int) for k in names):
+            names = [names[k] for k in sorted(names)]
+        elif isinstance(names, list):
+            names = list(names)
+        else:
+            raise DataFormatError(f"{yaml_file}: 'names' must be a list or a mapping class index -> name")
         return images_dir, _labels_dir_for(images_dir), names
     images_dir = path / "images" / split if (path / "images" / split).is_dir() else path / "images"
     if not images_dir.is_dir():
-        raise ValueError(f"{path}: not a YOLO dataset (no data.yaml and no images/ folder)")
+        raise DataFormatError(f"{path}: not a YOLO dataset (no data.yaml and no images/ folder)")
     return images_dir, _labels_dir_for(images_dir), None
 
 
@@ -207,11 +297,14 @@ def yolo_to_coco(images_dir, labels_dir=None, names=None, out=None, category_off
     labels_dir = Path(labels_dir) if labels_dir is not None else _labels_dir_for(images_dir)
     files = _list_images(images_dir)
     if not files:
-        raise ValueError(f"{images_dir}: no images found")
+        raise DataFormatError(f"{images_dir}: no images found")
     images, anns = [], []
     max_cls = -1
     for i, f in enumerate(files, 1):
-        w, h = _image_size(f)
+        try:
+            w, h = _image_size(f)
+        except Exception as e:  # not an image (PIL: UnidentifiedImageError, a truncated header …)
+            raise DataFormatError(f"{f}: not a readable image ({type(e).__name__})") from None
         rel = f.relative_to(images_dir)
         images.append({"id": i, "file_name": rel.as_posix(), "width": w, "height": h})
         lf = (labels_dir / rel).with_suffix(".txt")
@@ -220,7 +313,7 @@ def yolo_to_coco(images_dir, labels_dir=None, names=None, out=None, category_off
         for r in read_yolo_txt(lf, with_conf=False):
             c, cx, cy, bw, bh = r
             if c != int(c) or c < 0:
-                raise ValueError(f"{lf}: class {c} is not a non-negative integer")
+                raise DataFormatError(f"{lf}: class {c} is not a non-negative integer")
             max_cls = max(max_cls, int(c))
             bw, bh = bw * w, bh * h
             anns.append({"id": len(anns) + 1, "image_id": i, "category_id": int(c) + category_offset,
@@ -228,7 +321,7 @@ def yolo_to_coco(images_dir, labels_dir=None, names=None, out=None, category_off
     if names is None:
         names = [str(k) for k in range(max_cls + 1)]
     elif max_cls >= len(names):
-        raise ValueError(f"{labels_dir}: class {max_cls} found but only {len(names)} names")
+        raise DataFormatError(f"{labels_dir}: class {max_cls} found but only {len(names)} names")
     coco = {"images": images, "annotations": anns,
             "categories": [{"id": k + category_offset, "name": str(n)} for k, n in enumerate(names)]}
     if out is not None:
@@ -245,25 +338,27 @@ def yolo_preds_to_coco(pred_dir, coco_gt, category_offset: int = 1, out=None, ca
     Category id = ``category_ids[class]`` if given (e.g. :func:`coco80_to_coco91` for COCO), else
     class + ``category_offset``.
     """
-    gt = json.loads(Path(coco_gt).read_text()) if isinstance(coco_gt, (str, Path)) else coco_gt
+    gt = _read_json(coco_gt, "COCO file") if isinstance(coco_gt, (str, Path)) else coco_gt
+    src = str(coco_gt) if isinstance(coco_gt, (str, Path)) else "COCO dict"
+    _check_coco(gt, src, need=("images",))
     by_stem = {}
     for im in gt["images"]:
         stem = Path(im["file_name"]).stem
         if stem in by_stem:
-            raise ValueError(f"two ground-truth images share the stem {stem!r}; cannot match prediction files")
+            raise DataFormatError(f"{src}: two ground-truth images share the stem {stem!r}; cannot match prediction files")
         by_stem[stem] = im
     pred_dir = Path(pred_dir)
     if not pred_dir.is_dir():
-        raise ValueError(f"prediction folder not found: {pred_dir}")
+        raise DataFormatError(f"prediction folder not found: {pred_dir}")
     res = []
     for f in sorted(pred_dir.rglob("*.txt")):
         im = by_stem.get(f.stem)
         if im is None:
-            raise ValueError(f"{f}: no image named {f.stem!r} in the ground truth")
+            raise DataFormatError(f"{f}: no image named {f.stem!r} in the ground truth")
         w, h = im["width"], im["height"]
         for ln, (c, cx, cy, bw, bh, conf) in enumerate(read_yolo_txt(f, with_conf=True), 1):
             if c != int(c) or c < 0 or (category_ids is not None and c >= len(category_ids)):
-                raise ValueError(f"{f}: row {ln}: class {c:g} is not a valid class index")
+                raise DataFormatError(f"{f}: row {ln}: class {c:g} is not a valid class index")
             bw, bh = bw * w, bh * h
             cid = int(category_ids[int(c)]) if category_ids is not None else int(c) + category_offset
             res.append({"image_id": im["id"], "category_id": cid,
@@ -282,22 +377,38 @@ def read_voc_xml(path) -> dict:
     continuous interval ``[xmin - 1, xmax]``."""
     path = Path(path)
     try:
-        root = ET.parse(path).getroot()
+        root = ET.fromstring(path.read_bytes())  # bytes: the XML declaration names the encoding
+    except OSError as e:
+        raise DataFormatError(f"{path}: cannot read the VOC annotation ({e.strerror or type(e).__name__})") from None
     except ET.ParseError as e:
-        raise ValueError(f"{path}: not valid XML ({e})") from None
+        raise DataFormatError(f"{path}: not valid XML ({e})") from None
+    try:
+        return _voc_fields(root, path)
+    except (AttributeError, TypeError, ValueError, OverflowError) as e:
+        if isinstance(e, DataFormatError):
+            raise
+        raise DataFormatError(f"{path}: a VOC field has no value or is not a number ({type(e).__name__}: "
+                              f"{_short(str(e), 60)})") from None
+
+
+def _voc_fields(root, path: Path) -> dict:
     size = root.find("size")
     if size is None or size.find("width") is None or size.find("height") is None:
-        raise ValueError(f"{path}: missing <size><width>/<height>")
+        raise DataFormatError(f"{path}: missing <size><width>/<height>")
     w, h = int(float(size.find("width").text)), int(float(size.find("height").text))
+    if w <= 0 or h <= 0:
+        raise DataFormatError(f"{path}: image size {w}x{h} must be positive")
     names, boxes, diff = [], [], []
     for k, obj in enumerate(root.iter("object")):
         nm, bb = obj.find("name"), obj.find("bndbox")
         if nm is None or bb is None:
-            raise ValueError(f"{path}: object {k} has no <name> or <bndbox>")
+            raise DataFormatError(f"{path}: object {k} has no <name> or <bndbox>")
         try:
             x1, y1, x2, y2 = (float(bb.find(t).text) for t in ("xmin", "ymin", "xmax", "ymax"))
         except (AttributeError, TypeError, ValueError):
-            raise ValueError(f"{path}: object {k} ({nm.text}) has an incomplete <bndbox>") from None
+            raise DataFormatError(f"{path}: object {k} ({nm.text}) has an incomplete <bndbox>") from None
+        if not all(math.isfinite(v) for v in (x1, y1, x2, y2)):
+            raise DataFormatError(f"{path}: object {k} ({nm.text}) has a non-finite <bndbox> coordinate")
         d = obj.find("difficult")
         names.append(nm.text.strip())
         boxes.append([x1 - 1, y1 - 1, x2, y2])
@@ -324,12 +435,12 @@ def voc_to_yolo(voc_root, out_dir, class_names=None, split=None, include_difficu
     voc_root = Path(voc_root)
     ann_dir = voc_root / "Annotations"
     if not ann_dir.is_dir():
-        raise ValueError(f"{voc_root}: no Annotations/ folder")
+        raise DataFormatError(f"{voc_root}: no Annotations/ folder")
     if split is not None:
         lst = voc_root / "ImageSets" / "Main" / f"{split}.txt"
         if not lst.exists():
-            raise ValueError(f"{lst}: split list not found")
-        files = [ann_dir / f"{s.split()[0]}.xml" for s in lst.read_text().split("\n") if s.strip()]
+            raise DataFormatError(f"{lst}: split list not found")
+        files = [ann_dir / f"{s.split()[0]}.xml" for s in _read_text(lst, "split list").split("\n") if s.strip()]
     else:
         files = sorted(ann_dir.glob("*.xml"))
     recs = [(f, read_voc_xml(f)) for f in files]
