@@ -215,3 +215,63 @@ def test_ties_are_broken_at_random_not_by_file_order():
     a = S.make_strategy("least_confidence").select(preds, 4, rng=np.random.default_rng(9))[0]
     b = S.make_strategy("least_confidence").select(preds, 4, rng=np.random.default_rng(9))[0]
     assert a.tolist() == b.tolist()
+
+
+def _table(images, boxes, maps):
+    return [{"round": i, "images": a, "boxes": b, "map50": m} for i, (a, b, m) in enumerate(zip(images, boxes, maps))]
+
+
+def test_gaps_to_random_and_the_random_baseline_verdict():
+    """Gaps are per seed over rounds 1..R (round 0 is shared), at equal images and, by interpolating random's curve,
+    at equal boxes; random's spread is its max-min over seeds averaged over rounds 1..R. A strategy beats random
+    reliably only if ahead in every seed *and* by more than that spread.
+
+    Mutations caught: including round 0 in the gaps (mean -0.017 becomes -0.013 below), "ahead in any seed"
+    instead of every seed, ignoring the spread (strategy "b", ahead in both seeds by less than it, would flip the
+    verdict), and a spread over the mAP values instead of over seeds."""
+    imgs = [8, 16, 24, 32]
+    loops = {"random": [_table(imgs, [11, 27, 41, 54], [0.333, 0.47, 0.449, 0.548]),
+                        _table(imgs, [14, 24, 37, 50], [0.372, 0.554, 0.611, 0.567])],
+             "a": [_table(imgs, [11, 22, 35, 47], [0.333, 0.43, 0.548, 0.613]),
+                   _table(imgs, [14, 25, 36, 50], [0.372, 0.424, 0.455, 0.627])]}
+    g = S.gaps_to_random(loops)
+    assert g["a"]["per_seed"] == pytest.approx([0.041333, -0.075333], abs=1e-6)
+    assert g["a"]["ahead"] == 1 and g["a"]["seeds"] == 2 and g["a"]["mean"] == pytest.approx(-0.017, abs=1e-6)
+    assert g["_spread"] == pytest.approx((0.084 + 0.162 + 0.019) / 3, abs=1e-6)
+    # at equal boxes, e.g. seed 0 round 1 (22 boxes): random at 22 boxes = 0.333 + 11/16 * (0.47 - 0.333) = 0.4272;
+    # the six gaps (by hand) are +0.0028, +0.0900, +0.1183, -0.1344, -0.1516, +0.0600
+    assert g["a"]["at_boxes"] == pytest.approx(-0.00248, abs=1e-4)
+    claim, ok, detail = S.random_baseline_verdict(g)
+    assert ok and "|" not in claim and "a -0.017" in detail
+    # ahead in both seeds, but by less than random's own spread: still not reliable
+    loops["b"] = [_table(imgs, [11] * 4, [0.333, 0.50, 0.48, 0.58]), _table(imgs, [14] * 4, [0.372, 0.57, 0.63, 0.59])]
+    g = S.gaps_to_random(loops)
+    assert g["b"]["ahead"] == 2 and g["b"]["mean"] < g["_spread"] and S.random_baseline_verdict(g)[1]
+    # far ahead in one seed, behind in the other: a mean above the spread is not enough
+    loops["d"] = [_table(imgs, [11] * 4, [0.333, 0.90, 0.90, 0.90]), _table(imgs, [14] * 4, [0.372, 0.50, 0.55, 0.52])]
+    g = S.gaps_to_random(loops)
+    assert g["d"]["ahead"] == 1 and g["d"]["mean"] > g["_spread"] and S.random_baseline_verdict(g)[1]
+    del loops["d"]
+    # ahead in both seeds by more than the spread: reliable, the verdict flips
+    loops["c"] = [_table(imgs, [11] * 4, [0.333, 0.62, 0.60, 0.70]), _table(imgs, [14] * 4, [0.372, 0.70, 0.76, 0.72])]
+    claim, ok, detail = S.random_baseline_verdict(S.gaps_to_random(loops))
+    assert not ok and "c +0.1" in detail
+
+
+def test_hard_easy_scores_and_verdicts():
+    """Mean strategy score per group from the full Predictions; least confidence of the best box must rank the
+    hard (faint) images higher, binary entropy lower when the hard images' boxes are far below 0.5.
+    Mutations caught: swapped groups (easy/hard), ``max`` instead of ``min`` for least confidence (every image has
+    one faint box, so max scores tie), and a verdict that compares in the same direction for both strategies."""
+    box = np.array([[0, 0, 10, 10.0]])
+    easy_vec = [np.array([[0.45], [0.01]]), np.array([[0.55], [0.02]])]  # half-confident best box, plus a faint one
+    hard_vec = [np.array([[0.05], [0.01]]), np.array([[0.08], [0.02]])]  # only faint boxes
+    preds = Predictions([f"e{i}" for i in range(2)] + [f"h{i}" for i in range(2)], [np.repeat(box, 2, 0)] * 4,
+                        easy_vec + hard_vec)
+    sc = S.hard_easy_scores(preds, [False, False, True, True])
+    (e_lc, h_lc), (e_be, h_be) = sc["least_confidence-min"], sc["binary_entropy"]
+    assert h_lc > e_lc and h_be < e_be
+    v = S.hard_easy_verdicts(sc)
+    assert [ok for _, ok, _ in v] == [True, True] and all("|" not in c for c, _, _ in v)
+    flipped = S.hard_easy_verdicts({k: (b, a) for k, (a, b) in sc.items()})
+    assert [ok for _, ok, _ in flipped] == [False, False]

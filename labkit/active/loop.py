@@ -351,12 +351,15 @@ def train_full_pool(workdir: str | Path, pool: Sequence[str], val: Sequence[str]
 def run_experiment(root: str | Path, pool: Sequence[str], val: Sequence[str], names: Sequence[str],
                    strategies: Sequence[str], seeds: Sequence[int], cfg: LoopConfig, full_pool: bool = True,
                    trainer_factory: Callable | None = None, scorer_factory: Callable | None = None,
-                   progress: bool = True, log=print) -> dict:
+                   progress: bool = True, log=print, full_pool_seeds: int | None = None) -> dict:
     """Run every strategy with every seed (each its own resumable folder ``root/<strategy>-s<seed>``), plus
     the whole-pool baseline; returns ``{"loops": {strategy: [table per seed]}, "full": [dict per seed]}``.
 
     Without a ``trainer_factory``, trainings are shared through :class:`SharedTrainer` (``root/trained``): the
     round-0 model of a seed is trained once for all strategies.
+
+    ``full_pool_seeds``: train the whole-pool baseline for the first N seeds only (None: every seed; it costs as
+    much as all of one seed's loops together).
 
     ``progress`` shows one bar over every loop's rounds (the scorer's own bars stay off); ``log`` gets a line per
     round (``None``: silent).
@@ -384,7 +387,7 @@ def run_experiment(root: str | Path, pool: Sequence[str], val: Sequence[str], na
         out["loops"].setdefault(s, []).append(m.table())
     bar.close()
     if full_pool:
-        for seed in seeds:
+        for seed in list(seeds)[:full_pool_seeds]:
             c = LoopConfig(**{**asdict(cfg), "seed": int(seed)})
             out["full"].append(train_full_pool(root / f"full-s{seed}", pool, val, names, c,
                                                trainer=trainer_factory(c) if trainer_factory else None))

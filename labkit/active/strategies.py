@@ -28,6 +28,7 @@ __all__ = [
     "Predictions", "aggregate", "binary_entropy", "gaussian_score", "least_confidence", "class_entropy",
     "class_margin", "k_center_greedy", "match_committee", "committee_disagreement", "Strategy", "Random",
     "Uncertainty", "CoreSet", "QueryByCommittee", "Hybrid", "STRATEGIES", "make_strategy", "AGGREGATIONS",
+    "gaps_to_random", "random_baseline_verdict", "hard_easy_scores", "hard_easy_verdicts",
 ]
 
 EPS = 1e-12
@@ -437,3 +438,74 @@ def make_strategy(name: str, **kwargs) -> Strategy:
     if name in ("random", "coreset"):
         kwargs = {}
     return STRATEGIES[name](**kwargs)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The lessons of notebook 07, computed from their own results (the notebook and tests/test_lessons_06_07.py)
+# ------------------------------------------------------------------------------------------------------------------
+def _at(table: Sequence[dict], x: str, value: float, y: str = "map50") -> float | None:
+    xs, ys = [r[x] for r in table], [r[y] for r in table]
+    return float(np.interp(value, xs, ys)) if xs[0] <= value <= xs[-1] else None
+
+
+def gaps_to_random(loops: dict, baseline: str = "random", y: str = "map50") -> dict:
+    """Each strategy against the baseline, seed by seed, over rounds 1..R (round 0 is shared).
+
+    ``loops`` is ``run_experiment(...)["loops"]``: ``{strategy: [table per seed]}``, tables from
+    ``PoolManifest.table()``. Returns ``{strategy: {"per_seed": [mean gap at equal images per seed],
+    "mean": float, "ahead": seeds ahead, "seeds": n, "at_boxes": mean gap at equal labelled boxes (linear
+    interpolation of the baseline's curve; None without overlap)}}``, and under the key ``"_spread"`` the
+    baseline's own spread: its max-min over seeds, averaged over rounds 1..R.
+    """
+    base = loops[baseline]
+    out: dict = {}
+    for s, tables in loops.items():
+        if s == baseline:
+            continue
+        per_seed = [float(np.mean([a[y] - b[y] for a, b in zip(t[1:], r[1:])])) for t, r in zip(tables, base)]
+        boxes = [a[y] - g for t, r in zip(tables, base) for a in t[1:]
+                 if (g := _at(r, "boxes", a["boxes"], y)) is not None]
+        out[s] = {"per_seed": per_seed, "mean": float(np.mean(per_seed)), "ahead": sum(d > 0 for d in per_seed),
+                  "seeds": len(per_seed), "at_boxes": float(np.mean(boxes)) if boxes else None}
+    Y = np.array([[row[y] for row in t[1:]] for t in base], dtype=float)
+    out["_spread"] = float((Y.max(0) - Y.min(0)).mean()) if len(Y) else 0.0
+    return out
+
+
+def random_baseline_verdict(gaps: dict) -> tuple[str, bool, str]:
+    """``(claim, ok, detail)`` from :func:`gaps_to_random`: random is a strong baseline unless some strategy beats
+    it **reliably** — ahead in every seed *and* by more, on average, than random's own spread between seeds (two
+    seeds that disagree by more than a strategy gains say the gain is noise)."""
+    spread = gaps["_spread"]
+    rows = {s: g for s, g in gaps.items() if not s.startswith("_")}
+    reliable = [s for s, g in rows.items() if g["ahead"] == g["seeds"] and g["mean"] > spread]
+    detail = "; ".join(f"{s} {g['mean']:+.3f} (ahead in {g['ahead']}/{g['seeds']} seeds)" for s, g in rows.items())
+    return ("no strategy beats random reliably over the seeds", not reliable,
+            f"{detail}; random's own seed spread {spread:.3f}")
+
+
+def hard_easy_scores(preds: Predictions, is_hard, names: Sequence[str] = ("least_confidence-min", "binary_entropy"),
+                     how: str = "max") -> dict:
+    """Mean image score of each strategy on the hard and on the easy images: ``{name: (easy, hard)}``."""
+    is_hard = np.asarray(is_hard, dtype=bool)
+    out = {}
+    for name in names:
+        st = make_strategy(name, how=how)
+        s = np.asarray(st.score(preds), dtype=float)
+        out[st.name] = (float(s[~is_hard].mean()), float(s[is_hard].mean()))
+    return out
+
+
+def hard_easy_verdicts(scores: dict) -> list[tuple[str, bool, str]]:
+    """Least confidence of the best box (``-min``) rates the hard images as *more* uncertain than the easy ones;
+    binary entropy rates them as *less* uncertain (a briefly trained YOLOv8 scores its boxes well below 0.5, so
+    the half-confident boxes sit in the easy images). ``scores`` from :func:`hard_easy_scores`."""
+    out = []
+    for name, (easy, hard) in scores.items():
+        if name.startswith("least_confidence-min"):
+            out.append(("least confidence of the best box rates hard images as more uncertain than easy ones",
+                        hard > easy, f"hard {hard:.2f} vs easy {easy:.2f}"))
+        elif name.startswith("binary_entropy"):
+            out.append(("binary entropy rates hard images as less uncertain than easy ones", hard < easy,
+                        f"hard {hard:.2f} vs easy {easy:.2f}"))
+    return out
