@@ -223,6 +223,10 @@ def _api():
     except ImportError:
         raise ParameterError("the Kaggle client is not installed: pip install 'labkit[kaggle]'") from None
     api = KaggleApi()
+    # The client decides "--local" (KAGGLE_API_ENVIRONMENT=LOCALHOST) once, when `kaggle` is first imported; decide
+    # it again now, so that the environment of this call counts, as it does for the client's other settings.
+    local = os.environ.get("KAGGLE_API_ENVIRONMENT") == "LOCALHOST"
+    api.args = [a for a in getattr(api, "args", []) if a != "--local"] + (["--local"] if local else [])
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             api.authenticate()

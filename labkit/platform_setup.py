@@ -36,6 +36,7 @@ ON_COLAB, ON_KAGGLE = "google.colab" in sys.modules, "KAGGLE_KERNEL_RUN_TYPE" in
 if (ON_COLAB or ON_KAGGLE) and importlib.util.find_spec("labkit") is None:
     LABKIT_REPO = os.environ.get("LABKIT_REPO", "labkit-course/labkit")  # OWNER/NAME of your copy
     %pip install -q --no-deps "labkit @ git+https://github.com/{LABKIT_REPO}"
+    importlib.invalidate_caches()  # let this running kernel see the package pip just added
     import labkit.platform_setup
     labkit.platform_setup.install_requirements()  # pip install -c <the platform's own pip freeze>
 import labkit

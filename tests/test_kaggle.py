@@ -171,6 +171,7 @@ class StandIn:
 
 @pytest.fixture
 def stand_in(monkeypatch, tmp_path):
+    pytest.importorskip("kaggle", reason="the Kaggle client is the [kaggle] extra (make install adds it)")
     s = StandIn()
     s.thread.start()
     monkeypatch.setenv("KAGGLE_API_ENVIRONMENT", "LOCALHOST")

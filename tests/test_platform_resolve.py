@@ -65,8 +65,8 @@ def resolved(tmp_path_factory):
 def test_core_resolves_without_changing_the_platform(resolved, freeze):
     """pip finds a solution with the freeze as constraints, and its install list keeps every platform package at
     the freeze's version; labkit's [lab] side (jupyterlab, papermill) is not pulled in. With the pre-issue-15
-    core (ipykernel>=6.25 in it) the Colab 3.13 resolve fails: pip names ipykernel (checked by hand, see the
-    report of issue 15)."""
+    core (ipykernel>=6.25 added back to it) the Colab 3.13 resolve fails with ResolutionImpossible (checked by hand
+    for issue 15)."""
     r = resolved[freeze]
     tail = "\n".join(r["stderr"].strip().splitlines()[-12:])
     assert r["rc"] == 0, f"{freeze.name}: pip could not resolve labkit against the platform:\n{tail}"
