@@ -125,3 +125,31 @@ def test_install_e2e_script_installs_chromium_with_apt_get_as_root(tmp_path):
     assert calls[0].endswith("update -q")
     assert calls[1] == "DEBIAN_FRONTEND=noninteractive install -y -q chromium"
     assert "e2e ready: Chromium 1.0" in r.stdout
+
+
+def test_notebook_runtime_needs_no_lab_extra(tmp_path):
+    """On Colab/Kaggle only the core is installed: what the notebooks call (labkit.record/verdict, env.doctor,
+    runner.new_run_dir, the widget modules) must import and run with JupyterLab, ipykernel, nbformat, nbclient and
+    papermill absent. Catches a module-level `import papermill`/`import nbformat` in labkit.runner or labkit.record."""
+    script = tmp_path / "blocked.py"
+    script.write_text(textwrap.dedent(f"""\
+        import importlib.abc, io, sys
+        from pathlib import Path
+        BLOCK = {{"jupyterlab", "ipykernel", "nbformat", "nbclient", "papermill", "jupyter_server", "notebook"}}
+        class Block(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path, target=None):
+                if name.split(".")[0] in BLOCK:
+                    raise ModuleNotFoundError(f"No module named {{name!r}} (blocked)", name=name)
+        sys.meta_path.insert(0, Block())
+        import labkit, labkit.runner, labkit.record, labkit.env, labkit.platform_setup, labkit.widgets
+        import labkit.optim_widgets
+        labkit.record("x", 1)
+        labkit.verdict("a claim", True, "detail")
+        labkit.runner.new_run_dir("t", root=Path({str(tmp_path)!r}))
+        labkit.env.doctor(file=io.StringIO())
+        print("runtime ok")
+        """))
+    env = {**__import__("os").environ, "LABKIT_HOME": str(tmp_path / "home"), "LABKIT_OFFLINE": "1"}
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env,
+                       cwd=str(ROOT))
+    assert r.returncode == 0 and "runtime ok" in r.stdout, r.stderr[-2000:]
