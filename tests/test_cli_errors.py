@@ -435,3 +435,33 @@ def test_argparse_errors_are_one_line(capsys):
         main(["run"])
     assert e.value.code == 2
     one_line_error(capsys.readouterr().err)
+
+
+@pytest.mark.slow
+def test_real_sigint_during_a_cell(tiny_notebooks, labkit_home):
+    """A real SIGINT (not a monkeypatched one) while a cell sleeps: exit 130, one line, run.json interrupted with
+    the values recorded before, and the kernel shut down (mutation: dropping `except KeyboardInterrupt` in run())."""
+    import signal
+    import time
+
+    nb = v4.new_notebook()
+    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    p = v4.new_code_cell("SECONDS = 120")
+    p.metadata["tags"] = ["parameters"]
+    nb.cells = [p, v4.new_code_cell("import labkit\nlabkit.record('before', 1)"),
+                v4.new_code_cell("import time\ntime.sleep(SECONDS)")]
+    nbformat.write(nb, str(tiny_notebooks / "93_slow.ipynb"))
+    env = {**os.environ, "LABKIT_NOTEBOOKS": str(tiny_notebooks), "LABKIT_HOME": str(labkit_home)}
+    proc = subprocess.Popen([sys.executable, "-m", "labkit", "run", "93"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 180
+    while time.time() < deadline and not list(labkit_home.glob("runs/93_slow/*/records.json")):
+        time.sleep(0.5)
+    time.sleep(2)  # now inside time.sleep(SECONDS)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err
+    (run_json,) = labkit_home.glob("runs/93_slow/*/run.json")
+    info = json.loads(run_json.read_text())
+    assert info["status"] == "interrupted" and info["records"] == {"before": 1} and info["wall_s"] < 120
