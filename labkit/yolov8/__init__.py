@@ -12,6 +12,7 @@ from .loss import DetectionLoss, LossGains, dfl_loss
 from .model import (LAYER_NAMES, SCALES, YOLOv8, convert_ultralytics_state_dict, from_ultralytics, scale_spec,
                     ultralytics_head_outputs)
 from .modules import C2f, C3, DFL, SPP, SPPF, Bottleneck, Conv, Detect, bbox2dist, dist2bbox, make_anchors
+from . import lessons, smoke  # noqa: E402  (notebook 04's and 00's measured lessons)
 
 #: Ultralytics versions whose module semantics the tests have confirmed (see docs in the notebook).
 VERIFIED_ULTRALYTICS = ("8.4.190",)

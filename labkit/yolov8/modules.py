@@ -13,7 +13,8 @@ Conv        Conv2d (no bias) -> BatchNorm2d -> SiLU; "same" padding; the only pl
 Bottleneck  two Convs with an optional residual connection.
 C3          YOLOv5's CSP block: two parallel 1x1 branches, bottlenecks on one of them, concat, 1x1.
 C2f         YOLOv8's CSP block: one 1x1 conv split in two halves, a chain of bottlenecks, and *every*
-            intermediate output concatenated before the final 1x1 (more gradient paths, cheaper).
+            intermediate output concatenated before the final 1x1 (more gradient paths; at the same n it
+            has *more* parameters than C3, not fewer).
 SPP / SPPF  spatial pyramid pooling with 5/9/13 max-pools in parallel (SPP) or three 5x5 max-pools in
             series (SPPF); the two give identical outputs because stacked max-pools compose.
 DFL         turns 16 logits per box side into an expected distance: softmax, then a dot product with
