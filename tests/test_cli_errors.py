@@ -15,7 +15,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-import yaml
 from nbformat import v4
 
 from labkit import runner

@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import random
 import shutil
-from pathlib import Path
-
 import pytest
 
 from labkit.cli import main
@@ -125,13 +123,18 @@ def test_fuzz_eval(seed, tmp_path, capsys):
     assert {x: x.read_bytes() for x in (g, p)} == before
 
 
-@pytest.mark.parametrize("seed", range(20))
-def test_fuzz_eval_yolo_folder(seed, tmp_path, capsys):
-    """A YOLO prediction folder with random text and bytes in its .txt files."""
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
     from labkit.data.synthetic import make_shapes
 
+    return make_shapes(root=tmp_path_factory.mktemp("fuzz") / "shapes", n_train=1, n_val=4, imgsz=64, seed=0)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_fuzz_eval_yolo_folder(seed, tmp_path, capsys, shapes):
+    """A YOLO prediction folder with random text and bytes in its .txt files."""
     rng = random.Random(1000 + seed)
-    ds = _shapes(tmp_path.parent.parent)
+    ds = shapes
     pred = tmp_path / "preds ✓"
     pred.mkdir()
     stems = [f.stem for f in sorted((ds.yolo_root / "images" / "val").iterdir())]
@@ -149,17 +152,6 @@ def test_fuzz_eval_yolo_folder(seed, tmp_path, capsys):
     rc = main(["eval", "--gt", str(ds.yolo_yaml), "--pred", str(pred)])
     _check(rc, capsys.readouterr().err, "eval")
     assert {f: f.read_bytes() for f in pred.iterdir()} == before
-
-
-_SHAPES = {}
-
-
-def _shapes(base: Path):
-    from labkit.data.synthetic import make_shapes
-
-    if "ds" not in _SHAPES:
-        _SHAPES["ds"] = make_shapes(root=base / "fuzz-shapes", n_train=1, n_val=4, imgsz=64, seed=0)
-    return _SHAPES["ds"]
 
 
 def _random_yaml(rng: random.Random) -> bytes:
