@@ -53,8 +53,13 @@ def test_warmup_step_schedule():
     s = WarmupStepSchedule(base_lr=1e-2, warmup_steps=10, warmup_start=1e-3, boundaries=[20, 30], factors=[0.1, 0.01])
     lr = [float(s(i)) for i in (0, 5, 10, 19, 20, 29, 30, 100)]
     np.testing.assert_allclose(lr, [1e-3, 5.5e-3, 1e-2, 1e-2, 1e-3, 1e-3, 1e-4, 1e-4], rtol=1e-5)
+    # the paper: 1e-2 for 75 epochs, 1e-3 for 30, 1e-4 for 30 (135 in all); catches the old 105/135, 120/135
     p = paper_schedule(steps_per_epoch=10, epochs=135)
-    assert p.boundaries == [1050, 1200] and p.warmup_steps == 10
+    assert p.boundaries == [750, 1050] and p.warmup_steps == 10
+    lr = [float(p(i)) for i in (749, 750, 1049, 1050)]
+    np.testing.assert_allclose(lr, [1e-2, 1e-3, 1e-3, 1e-4], rtol=1e-5)
+    # scaled to 27 epochs: the same proportions (15 + 6 + 6 epochs)
+    assert paper_schedule(steps_per_epoch=4, epochs=27).boundaries == [60, 84]
     assert WarmupStepSchedule.from_config(s.get_config()).get_config() == s.get_config()
 
 
