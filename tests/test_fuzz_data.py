@@ -130,7 +130,8 @@ def test_fuzz_yolo_and_voc_readers(tmp_path):
     (src / "images").mkdir(parents=True)
     (src / "labels").mkdir()
     lines = [b"0 0.5 0.5 0.2 0.2", b"0 0.5 0.5 0.2 0.2 0.9", b"1 nan 0.5 0.2 0.2", b"0 1e400 0.5 0.1 0.1",
-             b"0 0.5 0.5 -1 0.2", b"x y z w h", b"0 0.5", "0 0,5 0.5 0.1 0.1".encode(), "名字 0.5 0.5 0.1 0.1".encode(),
+             b"0 0.5 0.5 -1 0.2", b"x y z w h", b"0 0.5", "0 0,5 0.5 0.1 0.1".encode(),
+             "名字 0.5 0.5 0.1 0.1".encode(),
              b"\xff\xfe\x00\x01", b"1e308 0.5 0.5 0.1 0.1", b"-3 0.5 0.5 0.1 0.1"]
     for k in range(N_CASES):
         f = src / "labels" / f"l{k}.txt"
@@ -191,6 +192,10 @@ def test_fuzz_bkai_reader_and_converter(tmp_path):
         before = _tree(root)
         rows, issues = bkai.read_gt(f, strict=False)  # lenient: never raises, lists every problem
         assert all(np.isfinite(xy).all() for _, xy, _ in rows) and _tree(root) == before
+    for odd in ("gt_².txt", "gt_名字\u202e.txt", "gt_٣.txt", "gt_.txt"):  # unicode digits and names: never a crash
+        (root / "labels" / odd).write_text(good, encoding="utf-8")
+        if odd[3:-4]:
+            Image.new("RGB", (40, 30)).save(root / "train_images" / (odd[3:-4] + ".png"))
     (root / "train_images" / "im0003.jpg").write_bytes(b"not an image")
     (root / "train_images" / "im0005.jpg").write_bytes(bytes(rng.integers(0, 256, 500, dtype=np.uint8)))
     before = _tree(root)

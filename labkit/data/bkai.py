@@ -233,7 +233,7 @@ def label_key(image_name: str, naming: str) -> str | None:
     stem = Path(image_name).stem
     if naming == "vintext":
         m = _VINTEXT_RE.match(stem)
-        return str(int(m.group(1))) if m else None
+        return _normalise_key(m.group(1)) if m else None
     if naming == "bkai2022":
         return stem
     raise ValueError(f"naming must be one of {NAMINGS[1:]}, got {naming!r}")
@@ -305,7 +305,7 @@ def _match_labels(images: Sequence[Path], naming: str, labels_dir: Path):
 
 
 def _normalise_key(key: str) -> str:
-    return str(int(key)) if key.isdigit() else key
+    return str(int(key)) if key.isascii() and key.isdigit() else key  # "²".isdigit() is True, int("²") fails
 
 
 # ----------------------------------------------------------------------------------------------

@@ -184,8 +184,9 @@ def coco_to_yolo(coco_json, out_dir, cls91to80: bool | None = None) -> dict:
             n_empty += 1
             continue
         if a["category_id"] not in cmap:
-            raise DataFormatError(f"{src}: annotation {j} (id {_short(a.get('id'))}): category id {a['category_id']} cannot be mapped "
-                             f"({'not one of the 80 COCO ids' if cls91to80 else 'not in categories'})")
+            raise DataFormatError(f"{src}: annotation {j} (id {_short(a.get('id'))}): category id {a['category_id']} "
+                                  "cannot be mapped "
+                                  f"({'not one of the 80 COCO ids' if cls91to80 else 'not in categories'})")
         rows[a["image_id"]].append([cmap[a["category_id"]], *box.tolist()])
     n = 0
     for i, im in images.items():
@@ -345,7 +346,8 @@ def yolo_preds_to_coco(pred_dir, coco_gt, category_offset: int = 1, out=None, ca
     for im in gt["images"]:
         stem = Path(im["file_name"]).stem
         if stem in by_stem:
-            raise DataFormatError(f"{src}: two ground-truth images share the stem {stem!r}; cannot match prediction files")
+            raise DataFormatError(f"{src}: two ground-truth images share the stem {stem!r}; cannot match prediction "
+                                  "files")
         by_stem[stem] = im
     pred_dir = Path(pred_dir)
     if not pred_dir.is_dir():
