@@ -1,11 +1,15 @@
 """Put the canonical setup cell (labkit.platform_setup.SETUP_CELL) into every notebook's first code cell.
 
-    python scripts/update_setup_cells.py [--check] [NOTEBOOK ...]     (default: notebooks/*.ipynb)
+    python scripts/update_setup_cells.py [--check] [--nbtools] [NOTEBOOK ...]     (default: notebooks/*.ipynb)
 
 Only cell index 1 (the first code cell, after the title) changes: its source becomes SETUP_CELL, its outputs and
 execution count are cleared; every other byte of the notebook stays as it was (the file is written back in
 nbformat's own layout: indent 1, sorted keys, UTF-8). ``--check`` changes nothing and exits 1 when a notebook
 differs. A notebook whose cell 1 is not a code cell is refused (exit 2), never guessed at.
+
+``--nbtools`` (once, with the first rewrite) also replaces the old text that ``labkit/nbtools.py`` kept as its own
+``SETUP_CELL`` (tests/test_notebooks_clean.py compares the notebooks with it) by an import of this one, so that the
+cell is written in one place only.
 """
 from __future__ import annotations
 
@@ -50,10 +54,26 @@ def rewrite(path: Path, check: bool = False) -> bool:
     return True
 
 
+def adopt_in_nbtools(path: Path = ROOT / "labkit" / "nbtools.py") -> bool:
+    """Make ``labkit.nbtools.SETUP_CELL`` an import of the canonical cell; True if the file changed."""
+    s = path.read_text(encoding="utf-8")
+    if "from labkit.platform_setup import SETUP_CELL" in s:
+        return False
+    start = s.index("#: The first code cell of every course notebook")
+    end_mark = 'print(labkit.env.banner())"""\n'
+    end = s.index(end_mark, start) + len(end_mark)
+    s = s[:start] + ("#: The first code cell of every course notebook (tests/test_notebooks_clean.py checks it is identical),\n"
+                     "#: written once in labkit.platform_setup (what it does on Colab/Kaggle is described there).\n"
+                     "from labkit.platform_setup import SETUP_CELL  # noqa: E402\n") + s[end:]
+    path.write_text(s, encoding="utf-8")
+    return True
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("notebooks", nargs="*", type=Path)
     ap.add_argument("--check", action="store_true", help="report notebooks that differ; change nothing")
+    ap.add_argument("--nbtools", action="store_true", help="also make labkit.nbtools.SETUP_CELL import this one")
     args = ap.parse_args(argv)
     paths = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     for p in paths:
@@ -65,6 +85,8 @@ def main(argv=None) -> int:
     except SystemExit as e:
         print(f"update_setup_cells: {e}", file=sys.stderr)
         return 2
+    if args.nbtools and not args.check and adopt_in_nbtools():
+        print("labkit/nbtools.py: SETUP_CELL now imported from labkit.platform_setup")
     for p in changed:
         print(f"{p}: {'differs' if args.check else 'setup cell rewritten'}")
     if not changed:

@@ -40,10 +40,10 @@ def test_every_notebook_has_the_canonical_setup_cell():
         elif text != P.SETUP_CELL:
             wrong.append(nb.name)
     assert not wrong, f"setup cell differs from labkit.platform_setup.SETUP_CELL in {wrong}: " \
-                      f"run `python scripts/update_setup_cells.py`"
+                      f"run `python scripts/update_setup_cells.py --nbtools`"
     if legacy:
         pytest.xfail(f"{len(legacy)} notebook(s) still have the old setup cell: run "
-                     f"`python scripts/update_setup_cells.py` ({', '.join(legacy)})")
+                     f"`python scripts/update_setup_cells.py --nbtools` ({', '.join(legacy)})")
 
 
 def test_rewrite_script_changes_only_the_setup_cell(tmp_path):
@@ -187,3 +187,27 @@ def test_out_of_range_and_banner_warning(monkeypatch):
     monkeypatch.setattr(env, "device_info", lambda: {"torch_device": "cpu", "gpus": "none"})
     lines = env.banner().splitlines()
     assert "WARNING ⚠️ numpy<3,>=1.26 is required by labkit, but numpy==1.24.4 is currently installed" in lines
+
+
+def test_nbtools_adoption_makes_one_setup_cell(tmp_path):
+    """`update_setup_cells.py --nbtools` turns labkit.nbtools' own copy of the cell (which
+    tests/test_notebooks_clean.py compares the notebooks with) into an import of SETUP_CELL, keeps the rest of the
+    module, and does it once. Catches an edit that leaves the old text (the clean-notebooks test would then fail
+    on every rewritten notebook) or cuts into the code after it."""
+    import importlib.util
+
+    import update_setup_cells as U
+    from labkit import nbtools
+
+    copy = tmp_path / "nbtools.py"
+    shutil.copy(ROOT / "labkit" / "nbtools.py", copy)
+    first = U.adopt_in_nbtools(copy)
+    assert U.adopt_in_nbtools(copy) is False  # idempotent
+    spec = importlib.util.spec_from_file_location("nbtools_adopted", copy)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.SETUP_CELL is P.SETUP_CELL
+    assert first == (nbtools.SETUP_CELL is not P.SETUP_CELL)
+    public = {n for n in dir(nbtools) if not n.startswith("_")}
+    assert public <= {n for n in dir(mod) if not n.startswith("_")} | {"P"}
+    assert mod.new_notebook([("md", "# t"), ("code", "x = 1")]).cells[1].source == P.SETUP_CELL
