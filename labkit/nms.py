@@ -27,7 +27,7 @@ import numpy as np
 from labkit.boxes import pairwise_iou
 
 __all__ = ["greedy_nms", "is_greedy_nms_result", "compare_with_torchvision", "crowded_scenes", "raw_detections",
-           "apply_nms", "recall_at", "nms_experiment", "NMS_THRESHOLDS"]
+           "apply_nms", "recall_at", "nms_experiment", "overlap_stats", "NMS_THRESHOLDS"]
 
 #: IoU thresholds swept by :func:`nms_experiment` (``None`` = no NMS at all).
 NMS_THRESHOLDS = (None, 0.1, 0.3, 0.5, 0.7, 0.9)
@@ -258,3 +258,23 @@ def nms_experiment(seed: int = 0, n_images: int = 40, n_classes: int = 3, thresh
                      "cross_pairs_found": recall_at(cross, kept, n_classes),
                      "wrong_class_kept": int(sum((d["kind"] == 2).sum() for d in kept))}
     return res
+
+
+def overlap_stats(exp: dict) -> dict:
+    """The overlaps that decide where a good NMS threshold lies, from an :func:`nms_experiment` result.
+
+    Returns ``{"dup_q": 10/50/90 % quantiles of the IoU between each duplicate and its object's best box,
+    "same": (min, max) IoU within same-class pairs, "cross": (min, max) IoU within cross-class pairs}``.
+    """
+    dup, pairs = [], {1: [], 2: []}
+    for g, r in zip(exp["gts"], exp["raw"]):
+        best = {int(o): b for o, b, k in zip(r["origin"], r["boxes"], r["kind"]) if k == 0}
+        for o, b, k in zip(r["origin"], r["boxes"], r["kind"]):
+            if k == 1:
+                dup.append(pairwise_iou(best[int(o)][None], b[None])[0, 0])
+        for kind in (1, 2):
+            idx = np.flatnonzero(g["kind"] == kind)
+            pairs[kind] += [pairwise_iou(g["boxes"][[a]], g["boxes"][[b]])[0, 0] for a, b in zip(idx[::2], idx[1::2])]
+    rng = lambda x: (float(np.min(x)), float(np.max(x))) if len(x) else (float("nan"), float("nan"))  # noqa: E731
+    return {"dup_q": tuple(float(q) for q in np.quantile(dup, [0.1, 0.5, 0.9])), "same": rng(pairs[1]),
+            "cross": rng(pairs[2])}
