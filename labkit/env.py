@@ -276,7 +276,7 @@ def configure_offline(force: bool | None = None) -> bool:
     if importlib.util.find_spec("ultralytics") is not None:
         from labkit import weights
 
-        weights.install()  # every checkpoint load restricted unless opted in (labkit.weights)
+        weights.protect()  # every checkpoint load restricted unless opted in (labkit.weights)
     if importlib.util.find_spec("ultralytics") is not None and not _CONFIGURED:
         import ultralytics.utils as uu
 

@@ -25,10 +25,11 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import sys
 import threading
 from pathlib import Path
 
-__all__ = ["TRUST_ENV", "UntrustedWeightsError", "install", "trusted", "is_trusted", "OPT_IN"]
+__all__ = ["TRUST_ENV", "UntrustedWeightsError", "install", "protect", "trusted", "is_trusted", "OPT_IN"]
 
 #: environment variable that opts in to unrestricted (code-running) loading for the whole process
 TRUST_ENV = "LABKIT_TRUST_WEIGHTS"
@@ -117,3 +118,17 @@ def install() -> None:
         tasks.torch_safe_load = _guarded_load
         if not is_trusted():
             os.environ.setdefault("ULTRALYTICS_SAFE_LOAD", "1")
+
+
+def protect() -> None:
+    """Cheap process-wide protection, called by :func:`labkit.env.configure_offline` (every notebook's setup).
+
+    Sets ``ULTRALYTICS_SAFE_LOAD=1`` (unless opted in), so an Ultralytics imported afterwards loads restricted by
+    default even for a direct ``YOLO("x.pt")`` call; wraps the loader at once (:func:`install`) if Ultralytics'
+    model code is already imported. labkit's own load sites call :func:`install` themselves, so importing
+    Ultralytics' model code is not paid for by notebooks that never load a checkpoint.
+    """
+    if not is_trusted():
+        os.environ.setdefault("ULTRALYTICS_SAFE_LOAD", "1")
+    if "ultralytics.nn.tasks" in sys.modules:
+        install()

@@ -147,3 +147,20 @@ def test_torch_without_restricted_loading_is_refused(tmp_path, monkeypatch):
         env.yolo_model(str(w), verbose=False)
     with W.trusted():
         assert env.yolo_model(str(w), verbose=False) is not None
+
+
+def test_direct_yolo_call_after_setup_is_restricted_too(tmp_path, monkeypatch):
+    """A notebook that calls ``YOLO("x.pt")`` itself after ``labkit.env.setup`` (fresh process: Ultralytics imported
+    after labkit's setup, as in every notebook). Catches: protection that covers only labkit's own load sites."""
+    import subprocess
+    import sys
+
+    monkeypatch.delenv(W.TRUST_ENV, raising=False)
+    monkeypatch.delenv("ULTRALYTICS_SAFE_LOAD", raising=False)
+    marker = tmp_path / "PWNED"
+    path = _evil(tmp_path / "x.pt", marker)
+    code = ("import labkit, sys\nlabkit.env.configure_offline(force=True)\nfrom ultralytics import YOLO\n"
+            f"try:\n    YOLO({str(path)!r})\nexcept Exception as e:\n    print('refused', type(e).__name__)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert "refused" in out.stdout, out.stderr[-2000:]
+    assert not marker.exists()
