@@ -7,7 +7,8 @@ loads (:func:`install` wraps ``ultralytics.nn.tasks.torch_safe_load``, which ``Y
 and prediction all go through): ``torch.load(weights_only=True)`` plus Ultralytics' allow-list of its own and
 torch's model classes. Official Ultralytics weights and every checkpoint Ultralytics or labkit writes load as
 before; a file that references anything else is refused with :class:`UntrustedWeightsError`, which names the
-file and the opt-in.
+file and the opt-in. :func:`protect` (run by every notebook's ``labkit.env.setup``) also sets
+``ULTRALYTICS_SAFE_LOAD=1`` for the process, so a direct ``YOLO("x.pt")`` call is restricted too.
 
 Opting in, for a file you trust (you made it, or its source is trustworthy) that is refused only because it is an
 old or custom format:
