@@ -459,14 +459,22 @@ def conf_widget(preds: dict, conf: float = 0.25, ncols: int = 4):
     box = W.VBox([slider, out])
 
     def redraw(*_):
+        import io
+
+        from IPython.display import Image
+
         kept = filter_predictions(preds, slider.value)
         box.kept = sum(len(p["scores"]) for p in kept.values())
-        with out:
-            out.clear_output(wait=True)
-            fig = draw_predictions(kept, ncols=ncols)
-            fig.suptitle(f"conf >= {slider.value:.2f}: {box.kept} boxes on {len(kept)} images", fontsize=9)
-            fig.tight_layout()
-            plt.show()
+        fig = draw_predictions(kept, ncols=ncols)
+        fig.suptitle(f"conf >= {slider.value:.2f}: {box.kept} boxes on {len(kept)} images", fontsize=9)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=80)
+        plt.close(fig)
+        # set the widget's outputs directly instead of capturing plt.show() inside `with out:` (clear_output(wait=True)
+        # + a captured figure left nbclient -- papermill, nbval -- waiting forever on a loaded machine)
+        out.outputs = ()
+        out.append_display_data(Image(data=buf.getvalue(), format="png"))
 
     slider.observe(redraw, names="value")
     box.slider, box.output, box.redraw = slider, out, redraw
