@@ -260,9 +260,8 @@ def test_gaps_to_random_and_the_random_baseline_verdict():
 
 def test_hard_easy_scores_and_verdicts():
     """Mean strategy score per group from the full Predictions; least confidence of the best box must rank the
-    hard (faint) images higher, binary entropy lower when the hard images' boxes are far below 0.5.
-    Mutations caught: swapped groups (easy/hard), ``max`` instead of ``min`` for least confidence (every image has
-    one faint box, so max scores tie), and a verdict that compares in the same direction for both strategies."""
+    hard (faint) images higher (binary entropy, here lower, gets no verdict: its order varies with the seed).
+    Mutations caught: swapped groups (easy/hard), a verdict comparing the wrong way."""
     box = np.array([[0, 0, 10, 10.0]])
     easy_vec = [np.array([[0.45], [0.01]]), np.array([[0.55], [0.02]])]  # half-confident best box, plus a faint one
     hard_vec = [np.array([[0.05], [0.01]]), np.array([[0.08], [0.02]])]  # only faint boxes
@@ -272,6 +271,6 @@ def test_hard_easy_scores_and_verdicts():
     (e_lc, h_lc), (e_be, h_be) = sc["least_confidence-min"], sc["binary_entropy"]
     assert h_lc > e_lc and h_be < e_be
     v = S.hard_easy_verdicts(sc)
-    assert [ok for _, ok, _ in v] == [True, True] and all("|" not in c for c, _, _ in v)
+    assert [ok for _, ok, _ in v] == [True] and all("|" not in c for c, _, _ in v)
     flipped = S.hard_easy_verdicts({k: (b, a) for k, (a, b) in sc.items()})
-    assert [ok for _, ok, _ in flipped] == [False, False]
+    assert [ok for _, ok, _ in flipped] == [False]

@@ -497,15 +497,15 @@ def hard_easy_scores(preds: Predictions, is_hard, names: Sequence[str] = ("least
 
 
 def hard_easy_verdicts(scores: dict) -> list[tuple[str, bool, str]]:
-    """Least confidence of the best box (``-min``) rates the hard images as *more* uncertain than the easy ones;
-    binary entropy rates them as *less* uncertain (a briefly trained YOLOv8 scores its boxes well below 0.5, so
-    the half-confident boxes sit in the easy images). ``scores`` from :func:`hard_easy_scores`."""
+    """Least confidence of the best box (``-min``) rates the hard images (small, crowded objects) as *more* uncertain
+    than the easy ones: ``[(claim, ok, detail)]``. ``scores`` from :func:`hard_easy_scores`.
+
+    Binary entropy gets no verdict: on the notebook's starting model its ordering of hard and easy images depends on
+    the seed (seeds 0 and 2: hard below easy; seed 1: hard 0.78 vs easy 0.65, ``tests/test_lessons_06_07.py``) --
+    a briefly trained YOLOv8 scores its boxes well below 0.5, so where the half-confident boxes sit varies."""
     out = []
     for name, (easy, hard) in scores.items():
         if name.startswith("least_confidence-min"):
             out.append(("least confidence of the best box rates hard images as more uncertain than easy ones",
                         hard > easy, f"hard {hard:.2f} vs easy {easy:.2f}"))
-        elif name.startswith("binary_entropy"):
-            out.append(("binary entropy rates hard images as less uncertain than easy ones", hard < easy,
-                        f"hard {hard:.2f} vs easy {easy:.2f}"))
     return out
