@@ -1,52 +1,14 @@
-"""Detection metrics from scratch: matching, precision/recall, AP and mAP in four conventions.
+"""Internal: the vectorised evaluation engine behind :func:`labkit.metrics.evaluate` (speed engineering).
 
-Why do the same detections get different mAP values in different tools? Because "AP" is a family
-of definitions. labkit implements four of them on the same vectorised matching engine, so they can
-be compared number for number:
+Not for reading first. It applies the rules of :mod:`labkit.metrics.ap` (one image, one class, one IoU
+threshold at a time) to every image, class, IoU threshold, area range and ``maxDets`` at once: detections are
+grouped per image and class, matched greedily in one pass over all lanes (a lane = one IoU threshold × area
+range), then accumulated per class with segmented cumulative sums. The exact rules of each convention are in
+the docstring of :mod:`labkit.metrics`; the tests check this engine against pycocotools, the VOC devkit,
+Ultralytics and the readable functions of :mod:`labkit.metrics.ap`. The per-curve AP formulas themselves
+(VOC, Ultralytics) are imported from :mod:`labkit.metrics.ap`, so each rule is written once.
 
-``"coco"`` — exactly pycocotools' ``COCOeval`` (bbox):
-    * per image and class, detections are sorted by score with a **stable** sort and only the top
-      ``maxDets`` (100) are kept;
-    * greedy matching in score order: each detection takes the **unmatched** GT with the highest IoU
-      ≥ t (ties: the later GT), non-ignored GTs first, then ignored ones (crowds can be matched many
-      times; a detection matched to an ignored GT is ignored);
-    * ``iscrowd`` GTs are ignored and their IoU is ``intersection / detection area``;
-    * area ranges all/small/medium/large = [0, 1e10], [0, 32²], [32², 96²], [96², 1e10] with
-      **inclusive** edges on both sides, using the GT ``area`` field (box area when absent) and
-      the detection box area;
-    * for each class the detections of all images are sorted by score (ties: image order, then rank),
-      precision = TP / (TP + FP), recall = TP / #non-ignored GT;
-    * the precision *envelope* (max precision at any higher recall) is **sampled** at 101 recall
-      points 0, 0.01, …, 1 (first detection reaching that recall; 0 if never reached); AP is the
-      **mean of the 101 samples** (no trapezoid);
-    * IoU thresholds 0.50:0.05:0.95, maxDets 1/10/100; the 12 summary stats are those printed by
-      ``COCOeval.summarize()``;
-    * one pycocotools bug is **not** copied: pycocotools stores a match as the GT's annotation ``id`` and tests
-      it for truthiness, so a detection matched to the GT with ``id`` 0 counts as a false positive (a 2-box
-      image scores mAP50 0.2525 with ids 0, 1 and 1.0 with ids 1, 2). Ids are labels: labkit matches by
-      position, so renumbering annotations never changes a metric. It equals pycocotools run on ids shifted
-      by +1 (:func:`pycocotools_stats` shows the quirk; faster-coco-eval 1.8 warns about it).
-``"voc07"`` — PASCAL VOC 2007 devkit: per class, detections over all images sorted by score; each
-    takes the GT of highest IoU in its image (matched or not); TP if IoU ≥ t, that GT is not yet
-    detected and not ``difficult``; ``difficult`` GTs are neither TP nor FP and do not count in
-    recall; AP = mean over recall r ∈ {0, 0.1, …, 1} of max precision at recall ≥ r (**11 points**).
-``"voc"`` — VOC 2010+: same matching, AP = exact area under the precision envelope (**all points**).
-``"ultralytics"`` — what ``model.val()`` computes (``ultralytics.engine.validator.match_predictions``
-    and ``ultralytics.utils.metrics.ap_per_class``): per image, detections in descending confidence
-    take their best unclaimed same-class GT (IoU ≥ t; ties: the first GT); no crowd/area handling
-    (crowd GTs are dropped, as Ultralytics' COCO→YOLO converter does); per class the precision
-    envelope is interpolated at 101 recall points and **integrated with the trapezoid rule**, after
-    extending the curve with a point (recall_max, 0) — so AP differs from COCO's by up to ~1 point.
-
-Shared choices (all conventions): boxes are continuous coordinates, area ``w*h`` (the original VOC
-devkit added 1 pixel to widths/heights; labkit does not). Ties in score are broken by input order
-(image order, then order within the image), i.e. a stable sort. **Classes with no (non-ignored) GT
-are excluded** from every mean, as COCO does; their detections are then irrelevant. An empty
-prediction set gives AP 0 for every class that has GT.
-
-Entry points: :func:`evaluate` (in-memory lists of per-image dicts), :func:`evaluate_coco_json`
-(COCO GT + results JSON), :func:`confusion_matrix` (Ultralytics-style), plus small teaching helpers
-(:func:`match_image`, :func:`pr_curve`, :func:`ap_from_pr`) used by notebook 05.
+Public names are re-exported by :mod:`labkit.metrics`; import them from there.
 """
 
 from __future__ import annotations
@@ -59,16 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = [
-    "CONVENTIONS", "MetricsInputError", "DetectionMetrics", "evaluate", "evaluate_coco_json", "load_coco_json",
-    "pycocotools_stats",
-    "confusion_matrix", "match_image", "pr_curve", "ap_from_pr", "class_matches", "threshold_view",
-    "interactive_pr", "ultralytics_val_predictions", "COCO_STAT_NAMES",
-]
+from labkit.metrics.ap import (CONVENTIONS, IOU_THRESHOLDS, REC_THRESHOLDS, _to_numpy)
+from labkit.metrics.ap import ultralytics_ap as _ul_ap
+from labkit.metrics.ap import voc_ap as _voc_ap
 
-CONVENTIONS = ("coco", "voc07", "voc", "ultralytics")
-IOU_THRESHOLDS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)  # as pycocotools
-REC_THRESHOLDS = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoint=True)
 MAX_DETS = (1, 10, 100)
 AREA_RANGES = ((0 ** 2, 1e5 ** 2), (0 ** 2, 32 ** 2), (32 ** 2, 96 ** 2), (96 ** 2, 1e5 ** 2))
 AREA_LABELS = ("all", "small", "medium", "large")
@@ -104,14 +60,6 @@ class _Data:
     d_box: np.ndarray
     d_score: np.ndarray
     image_ids: list = field(default_factory=list)
-
-
-def _to_numpy(x, dtype=None):
-    try:  # torch tensors
-        x = x.detach().cpu().numpy()
-    except AttributeError:
-        pass
-    return np.asarray(x, dtype=dtype)
 
 
 def _check_boxes_xywh(box: np.ndarray, what: str, names):
@@ -798,30 +746,6 @@ def _voc_match(data: _Data, use_crowd_as_difficult=True):
     return grp, tp, fp, ign, npos
 
 
-def _voc_ap(rec, prec, use_07):
-    if use_07:
-        ap = 0.0
-        for t in np.arange(0.0, 1.1, 0.1):
-            p = np.max(prec[rec >= t]) if np.sum(rec >= t) else 0.0
-            ap += p / 11.0
-        return float(ap)
-    mrec = np.concatenate(([0.0], rec, [1.0]))
-    mpre = np.concatenate(([0.0], prec, [0.0]))
-    mpre = np.flip(np.maximum.accumulate(np.flip(mpre)))
-    i = np.flatnonzero(mrec[1:] != mrec[:-1])
-    return float(np.sum((mrec[i + 1] - mrec[i]) * mpre[i + 1]))
-
-
-def _ul_ap(recall, precision):
-    """Ultralytics compute_ap: envelope, 101-point interpolation, trapezoid."""
-    x = np.linspace(0, 1, 101)
-    mrec = np.concatenate(([0.0], recall, [recall[-1] if len(recall) else 1.0], [1.0]))
-    mpre = np.concatenate(([1.0], precision, [0.0], [0.0]))
-    mpre = np.flip(np.maximum.accumulate(np.flip(mpre)))
-    y = np.interp(x, mrec, mpre)
-    return float(np.sum((y[1:] + y[:-1]) * np.diff(x)) / 2.0)
-
-
 def _ranked_ap(data, grp, tp, fp, ign, npos, ap_fn, want_curves):
     """Sort dets per class by (-score, image, rank) and compute AP per class and threshold."""
     C = len(data.classes)
@@ -1073,207 +997,3 @@ def confusion_matrix(gts, dets, num_classes: int, conf: float = 0.25, iou_thres:
             if j not in matched:
                 m[dc, nc] += 1
     return m
-
-
-# ==================================================================================================
-# Teaching helpers (single image / single class), used by notebook 05
-# ==================================================================================================
-def match_image(gt_boxes, det_boxes, det_scores, iou_threshold: float = 0.5):
-    """Greedy COCO-style matching of one image's detections (one class) to its GT, in score order.
-
-    Returns a dict of arrays in **score order**: ``order`` (indices into the inputs), ``score``,
-    ``iou`` (best IoU with any GT), ``gt`` (matched GT index or -1), ``tp`` (bool).
-    """
-    from labkit.boxes import pairwise_iou
-
-    gb = _to_numpy(gt_boxes, np.float64).reshape(-1, 4)
-    db = _to_numpy(det_boxes, np.float64).reshape(-1, 4)
-    sc = _to_numpy(det_scores, np.float64).reshape(-1)
-    order = np.argsort(-sc, kind="stable")
-    iou = pairwise_iou(db[order], gb) if len(gb) and len(db) else np.zeros((len(db), len(gb)))
-    taken = np.zeros(len(gb), bool)
-    gt = np.full(len(db), -1)
-    for i in range(len(db)):
-        cand = np.where(taken, -1.0, iou[i])
-        if len(cand) and cand.max() >= iou_threshold:
-            j = int(len(cand) - 1 - np.argmax(cand[::-1]))  # ties → last GT, as pycocotools
-            gt[i], taken[j] = j, True
-    best = iou.max(1) if iou.shape[1] else np.zeros(len(db))
-    return {"order": order, "score": sc[order], "iou": best, "gt": gt, "tp": gt >= 0}
-
-
-def pr_curve(tp, n_gt: int):
-    """Precision and recall after each detection of a score-sorted TP/FP list."""
-    tp = np.asarray(tp, dtype=bool)
-    tpc = np.cumsum(tp)
-    fpc = np.cumsum(~tp)
-    precision = tpc / np.maximum(tpc + fpc, 1)
-    recall = tpc / n_gt if n_gt else np.zeros(len(tp))
-    return precision, recall
-
-
-def ap_from_pr(recall, precision, method: str = "coco") -> float:
-    """AP of one P-R curve (score order, no ignored detections) under a convention.
-
-    ``"coco"``: mean of the envelope sampled at 101 recall points; ``"voc07"``: 11 points;
-    ``"voc"``: exact area under the envelope; ``"ultralytics"``: 101-point interpolation + trapezoid.
-    """
-    recall = np.asarray(recall, np.float64)
-    precision = np.asarray(precision, np.float64)
-    if method == "voc07":
-        return _voc_ap(recall, precision, True)
-    if method == "voc":
-        return _voc_ap(recall, precision, False)
-    if method == "ultralytics":
-        return _ul_ap(recall, precision) if len(recall) else 0.0
-    if method != "coco":
-        raise ValueError(f"unknown method {method!r}; expected one of {CONVENTIONS}")
-    env = np.flip(np.maximum.accumulate(np.flip(precision))) if len(precision) else precision
-    inds = np.searchsorted(recall, REC_THRESHOLDS, side="left")
-    q = np.where(inds < len(recall), env[np.minimum(inds, max(len(env) - 1, 0))] if len(env) else 0.0, 0.0)
-    return float(np.mean(q))
-
-
-def class_matches(gts, dets, label, iou_threshold: float = 0.5) -> dict:
-    """Match one class over all images with :func:`match_image` (COCO rules at one IoU threshold,
-    without crowd/area handling) and rank all its detections by score.
-
-    Returns ``{"score", "tp", "image", "index" (det index within its image), "n_gt"}``, arrays in
-    global score order (ties: image order, then order within the image) — the table behind a P-R curve.
-    """
-    sc, tp, im, ix = [], [], [], []
-    n_gt = 0
-    for i, (g, d) in enumerate(zip(gts, dets)):
-        gl = _to_numpy(g["labels"]).reshape(-1)
-        dl = _to_numpy(d["labels"]).reshape(-1)
-        gb = _to_numpy(g["boxes"], np.float64).reshape(-1, 4)[gl == label]
-        sel = np.flatnonzero(dl == label)
-        n_gt += len(gb)
-        if len(sel) == 0:
-            continue
-        db = _to_numpy(d["boxes"], np.float64).reshape(-1, 4)[sel]
-        m = match_image(gb, db, _to_numpy(d["scores"], np.float64).reshape(-1)[sel], iou_threshold)
-        sc.append(m["score"]); tp.append(m["tp"]); im.append(np.full(len(sel), i)); ix.append(sel[m["order"]])
-    cat = lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)  # noqa: E731
-    sc, tp, im, ix = cat(sc, np.float64), cat(tp, bool), cat(im, np.int64), cat(ix, np.int64)
-    o = np.lexsort((np.arange(len(sc)), -sc))
-    return {"score": sc[o], "tp": tp[o], "image": im[o], "index": ix[o], "n_gt": n_gt}
-
-
-def threshold_view(gts, dets, label, iou_threshold: float = 0.5, conf: float = 0.25) -> dict:
-    """Everything the P-R widget draws, for one class at one IoU threshold and one confidence:
-    the ranked matches, the P-R curve and its envelope, the operating point at ``conf``
-    (precision/recall counting detections with score ≥ conf) and AP under each rule
-    (``ap_from_pr`` on the same COCO-style matches)."""
-    m = class_matches(gts, dets, label, iou_threshold)
-    prec, rec = pr_curve(m["tp"], m["n_gt"])
-    env = np.flip(np.maximum.accumulate(np.flip(prec))) if len(prec) else prec
-    k = int(np.sum(m["score"] >= conf))
-    p_at = float(prec[k - 1]) if k else 0.0
-    r_at = float(rec[k - 1]) if k else 0.0
-    aps = {c: (ap_from_pr(rec, prec, c) if m["n_gt"] else float("nan")) for c in CONVENTIONS}
-    return {**m, "precision": prec, "recall": rec, "envelope": env, "n_above": k, "p_at_conf": p_at,
-            "r_at_conf": r_at, "ap": aps}
-
-
-def interactive_pr(gts, dets, images=None, class_names=None):
-    """Widget: confidence and IoU-threshold sliders (plus class and image pickers) redraw the
-    matches on one image (TP green, FP red, GT dashed, detections below ``conf`` faded), the class's
-    P-R curve with its envelope and the operating point, and the AP under each convention.
-
-    ``images``: optional list of image paths (same order as ``gts``) to draw under the boxes.
-    The computation is :func:`threshold_view`; this is only the ipywidgets shell.
-    """
-    import ipywidgets as W
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Rectangle
-
-    labels = sorted({int(x) for g in gts for x in _to_numpy(g["labels"]).reshape(-1)})
-    names = list(class_names) if class_names else [str(c) for c in range(max(labels, default=0) + 1)]
-    w_conf = W.FloatSlider(value=0.25, min=0.0, max=1.0, step=0.05, description="conf")
-    w_iou = W.FloatSlider(value=0.5, min=0.5, max=0.95, step=0.05, description="IoU thr")
-    w_cls = W.Dropdown(options=[(names[c], c) for c in labels], value=labels[0] if labels else None,
-                       description="class")
-    w_img = W.IntSlider(value=0, min=0, max=max(len(gts) - 1, 0), description="image")
-    out = W.Output()
-
-    def redraw(*_):
-        v = threshold_view(gts, dets, w_cls.value, w_iou.value, w_conf.value)
-        with out:
-            out.clear_output(wait=True)
-            fig, (a0, a1) = plt.subplots(1, 2, figsize=(10, 4.2))
-            i = w_img.value
-            if images is not None:
-                from PIL import Image
-
-                a0.imshow(Image.open(images[i]))
-            g = gts[i]
-            gl = _to_numpy(g["labels"]).reshape(-1)
-            for b in _to_numpy(g["boxes"], np.float64).reshape(-1, 4)[gl == w_cls.value]:
-                a0.add_patch(Rectangle(b[:2], b[2] - b[0], b[3] - b[1], fill=False, ls="--", ec="white", lw=2))
-            here = v["image"] == i
-            db = _to_numpy(dets[i]["boxes"], np.float64).reshape(-1, 4)
-            for s, t, j in zip(v["score"][here], v["tp"][here], v["index"][here]):
-                b = db[j]
-                a0.add_patch(Rectangle(b[:2], b[2] - b[0], b[3] - b[1], fill=False, lw=1.5,
-                                       ec="lime" if t else "red", alpha=1.0 if s >= w_conf.value else 0.25))
-                a0.text(b[0], b[1], f"{s:.2f}", color="lime" if t else "red", fontsize=7,
-                        alpha=1.0 if s >= w_conf.value else 0.3)
-            if images is None:
-                a0.autoscale_view()
-                a0.invert_yaxis()
-            a0.set_title(f"image {i}: green TP, red FP, dashed GT", fontsize=9)
-            a0.axis("off")
-            a1.plot(v["recall"], v["precision"], ".-", lw=0.8, ms=3, label="P-R (raw)")
-            a1.step(v["recall"], v["envelope"], where="post", lw=1.5, label="envelope")
-            if v["n_above"]:
-                a1.plot([v["r_at_conf"]], [v["p_at_conf"]], "o", ms=9, mfc="none", mec="k",
-                        label=f"conf ≥ {w_conf.value:.2f}: P={v['p_at_conf']:.2f} R={v['r_at_conf']:.2f}")
-            a1.set_xlim(0, 1.02)
-            a1.set_ylim(0, 1.05)
-            a1.set_xlabel("recall")
-            a1.set_ylabel("precision")
-            ap = v["ap"]
-            a1.set_title(f"AP@{w_iou.value:.2f}: COCO {ap['coco']:.3f} · VOC07 {ap['voc07']:.3f} · "
-                         f"VOC {ap['voc']:.3f} · UL {ap['ultralytics']:.3f}", fontsize=9)
-            a1.legend(fontsize=8, loc="lower left")
-            fig.tight_layout()
-            plt.show()
-
-    for w in (w_conf, w_iou, w_cls, w_img):
-        w.observe(redraw, names="value")
-    box = W.VBox([W.HBox([w_conf, w_iou]), W.HBox([w_cls, w_img]), out])
-    box.redraw = redraw
-    box.output = out
-    redraw()
-    return box
-
-
-def ultralytics_val_predictions(model, **val_kwargs):
-    """Run Ultralytics ``model.val(**val_kwargs)`` and capture exactly what it scores.
-
-    Returns ``(metrics, gts, dets)``: Ultralytics' metrics object and, per validation image, the
-    ground truth and the predictions **as the validator matches them** — in its letterboxed input
-    frame, after its NMS (``conf=0.001``, multi-label), before the boxes are scaled back and clipped
-    to the image for ``predictions.json``. ``evaluate(gts, dets, convention="ultralytics")`` then
-    reproduces ``metrics.box.map50`` / ``metrics.box.map``.
-    """
-    from ultralytics.models.yolo.detect import DetectionValidator
-
-    gts, dets = [], []
-
-    class _CapturingValidator(DetectionValidator):
-        def update_metrics(self, preds, batch):
-            for si, pred in enumerate(preds):
-                pb = self._prepare_batch(si, batch)
-                cls = pred["cls"].detach().cpu().numpy().astype(np.int64)
-                if self.args.single_cls:
-                    cls = cls * 0
-                gts.append({"boxes": pb["bboxes"].detach().cpu().numpy().astype(np.float64).reshape(-1, 4),
-                            "labels": pb["cls"].detach().cpu().numpy().astype(np.int64).reshape(-1)})
-                dets.append({"boxes": pred["bboxes"].detach().cpu().numpy().astype(np.float64).reshape(-1, 4),
-                             "labels": cls, "scores": pred["conf"].detach().cpu().numpy().astype(np.float64)})
-            return super().update_metrics(preds, batch)
-
-    metrics = model.val(validator=_CapturingValidator, **val_kwargs)
-    return metrics, gts, dets
