@@ -55,10 +55,14 @@ def smoke_train(data_yaml: str | Path, epochs: int, imgsz: int, batch: int, seed
     ``DetMetrics`` of the final validation (``metrics.box.map50``); the per-epoch values are in
     ``model.trainer.save_dir / "results.csv"``.
     """
+    import os
+
     from tqdm.auto import tqdm
 
     from labkit.env import ultralytics_device, yolo_model
 
+    # Ultralytics' TensorBoard integration imports TensorFlow when it is installed: keep its C++ log quiet
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     yolo = yolo_model(model)
     yolo.add_callback("on_pretrain_routine_start", _drop_tensorboard)
     bar = tqdm(total=epochs, desc="epochs", disable=not progress)
