@@ -80,11 +80,19 @@ def cmd_sweep(args) -> int:
     from labkit import runner
 
     values = {name: [runner.CliText(v) for v in text.split(",")] for name, text in (args.parameter or [])}
-    if not values:
+    gpus = args.gpus.split(",") if args.gpus is not None else None
+    if args.resume:
+        if values or args.set or args.notebook:
+            raise runner.UserError(f"--resume {args.resume}: the folder's manifest gives the notebook and the "
+                                   "points; drop the notebook, -p and --set")
+    elif not args.notebook:
+        raise runner.UserError("give a notebook to sweep (or --resume DIR)")
+    elif not values:
         raise runner.UserError("give at least one swept parameter: -p NAME v1,v2,...")
     fixed = _params(args.set)
     root = runner.sweep(args.notebook, values, fixed=fixed, profile=args.profile, timeout=args.timeout,
-                        log_output=args.log_output)
+                        log_output=args.log_output, jobs=args.jobs, gpus=gpus, executor=args.executor,
+                        address=args.address, resume=args.resume, new=args.new)
     import csv
 
     with open(root / "comparison.csv", newline="") as f:
@@ -224,11 +232,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sweep", help="run a grid of parameter values and compare",
                        description="Run a grid of parameter values; exit code 1 when any point fails. " + VALUES_HELP)
-    p.add_argument("notebook")
+    p.add_argument("notebook", nargs="?")
     p.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "V1,V2,..."),
-                   help="a swept parameter and its comma-separated values (repeatable)")
+                   help="a swept parameter and its comma-separated values (repeatable; -p SEED 0,1,2 makes "
+                        "aggregate.csv: every recorded value's mean, std and n over seeds)")
     p.add_argument("--set", nargs=2, action="append", metavar=("NAME", "VALUE"), help="a fixed parameter")
     p.add_argument("--profile")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="points at the same time, each in its own process, the CPU cores split between them")
+    p.add_argument("--gpus", metavar="0,1,...", help="one GPU per running point (CUDA_VISIBLE_DEVICES)")
+    p.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="local processes (default) or Ray tasks (pip install 'labkit[ray]')")
+    p.add_argument("--address", help="the Ray cluster's address (default: start a local Ray)")
+    p.add_argument("--resume", metavar="DIR", help="continue a sweep folder: skip finished points, rerun the rest")
+    p.add_argument("--new", action="store_true",
+                   help="start a new sweep folder (by default the same sweep continues its latest folder)")
     _add_exec_args(p)
     p.set_defaults(func=cmd_sweep)
 

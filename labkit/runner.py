@@ -3,7 +3,8 @@
 - :func:`run` — one notebook, one run folder: ``runs/<notebook>/<timestamp>[-N]/`` holding the executed
   notebook, ``params.yaml``, ``run.json`` (status, start/end, wall time, versions, device, recorded values) and
   ``kernel.log`` (the kernel process's own start-up lines, e.g. TensorFlow's, kept out of the terminal).
-- :func:`sweep` — a grid of parameter values; writes ``comparison.csv`` and ``comparison.png``.
+- :func:`sweep` — a grid of parameter values; writes ``comparison.csv`` and ``comparison.png`` (serial, parallel,
+  on Ray, resumable, aggregated over seeds: :mod:`labkit.sweep`).
 - :func:`course` — every notebook in order on the defaults; writes ``summary.json``/``summary.csv`` and
   prints the table.
 - Kaggle bundles (a parameterized notebook plus ``kernel-metadata.json``) are :mod:`labkit.kaggle`'s.
@@ -608,76 +609,21 @@ def grid(values: Mapping[str, Iterable[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(names, combo)) for combo in itertools.product(*(list(values[n]) for n in names))]
 
 
-def sweep(notebook: str | os.PathLike, values: Mapping[str, Iterable[Any]], fixed: Mapping[str, Any] | None = None,
-          profile: str | None = None, progress: bool = False, timeout: int | None = None,
-          log_output: bool = False) -> Path:
+def sweep(notebook: str | os.PathLike | None = None, values: Mapping[str, Iterable[Any]] | None = None,
+          fixed: Mapping[str, Any] | None = None, profile: str | None = None, progress: bool = False,
+          timeout: int | None = None, log_output: bool = False, **kw) -> Path:
     """Run a notebook once per grid point; write ``comparison.csv`` and ``comparison.png``; return the folder.
 
     Every point's values are checked before anything runs. The table has a ``status`` and an ``error`` column
     (the failed cell and its exception). Ctrl-C stops the sweep: the table of the points that finished (and the
-    interrupted one) is still written, then :class:`RunInterrupted` is raised.
+    interrupted one) is still written, then :class:`RunInterrupted` is raised. Parallel points (``jobs``,
+    ``gpus``), Ray (``executor="ray"``), resuming (``resume``) and the aggregation over seeds are
+    :func:`labkit.sweep.sweep`'s; the keyword arguments go there.
     """
-    nb = resolve_notebook(notebook)
-    points = grid(values)
-    if not points:
-        raise ParameterError(f"sweep of {nb.name}: no grid points; give at least one value per parameter")
-    for point in points:  # validate every name and value before running anything
-        resolve_parameters(nb, {**(fixed or {}), **point}, profile=profile)
-    root = new_run_dir(f"sweeps/{nb.stem}")
-    rows = []
-    interrupted = False
-    from tqdm.auto import tqdm
+    from labkit import sweep as _sweep
 
-    for i, point in enumerate(tqdm(points, desc=f"sweep {nb.stem}")):
-        label = ",".join(f"{k}={v}" for k, v in point.items())
-        safe = re.sub(r"[^A-Za-z0-9_.=,-]", "_", label)[:80]
-        try:
-            res = run(nb, {**(fixed or {}), **point}, profile=profile, run_dir=root / f"{i:02d}_{safe}",
-                      progress=progress, timeout=timeout, log_output=log_output)
-        except RunInterrupted as e:
-            info = json.loads((Path(e.where) / "run.json").read_text())
-            res = RunResult(**info)
-            interrupted = True
-        shown = {k: res.parameters.get(k, str(v) if isinstance(v, CliText) else v) for k, v in point.items()}
-        rows.append({**shown, "status": res.status, "wall_s": res.wall_s,
-                     **{k: v for k, v in res.records.items() if not isinstance(v, (list, dict))},
-                     "error": res.error or ""})
-        if interrupted:
-            break
-    columns = list(dict.fromkeys(k for r in rows for k in r if k != "error")) + ["error"]
-    with open(root / "comparison.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=columns)
-        w.writeheader()
-        w.writerows(rows)
-    _plot_sweep(rows, list(values), root / "comparison.png")
-    print(format_table(rows, columns))
-    n_bad = sum(r["status"] != "ok" for r in rows)
-    print(f"\nsweep results: {root / 'comparison.csv'}" + (f" ({n_bad} of {len(rows)} points not ok)" if n_bad else ""))
-    if interrupted:
-        raise RunInterrupted(root)
-    return root
-
-
-def _plot_sweep(rows: list[dict], swept: list[str], out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    metrics = [k for k in rows[0] if k not in swept and k not in ("status", "error")
-               and all(isinstance(r.get(k), (int, float)) and not isinstance(r.get(k), bool) for r in rows)]
-    if not metrics:
-        return
-    labels = [",".join(f"{k}={r[k]}" for k in swept) for r in rows]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.5), squeeze=False)
-    for ax, m in zip(axes[0], metrics):
-        ax.barh(range(len(rows)), [r[m] for r in rows], color="tab:blue")
-        ax.set_yticks(range(len(rows)), labels, fontsize=8)
-        ax.set_title(m)
-        ax.invert_yaxis()
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    return _sweep.sweep(notebook, values, fixed=fixed, profile=profile, progress=progress, timeout=timeout,
+                        log_output=log_output, **kw)
 
 
 # ----------------------------------------------------------------------------------------------
