@@ -39,15 +39,19 @@ def mc_predict(model, X, T: int = 30, seed: int | None = 0, batch_size: int = 10
 
     ``model`` returns logits (as :func:`labkit.deepnets.build_mlp` does). The passes call the model with
     ``training=True``, which switches dropout on; a model with batch norm would also use batch statistics
-    then, so use this on dropout-only nets. ``seed`` seeds Keras' global RNG first, so the T masks are
-    reproducible for dropout layers built without a seed of their own (a seeded ``Dropout`` layer draws from
-    its own generator, whose state moves on with every call: deterministic within a run, not per call).
+    then, so use this on dropout-only nets. With ``seed``, every layer's own seed generator (Keras 3
+    ``Dropout`` layers keep one, whose state moves on with every call) is reset to ``(seed + i, 0)`` first, so the
+    T masks are the same on every call with the same ``seed``.
     """
     if T < 1:
         raise ValueError(f"MC dropout needs T >= 1 passes, got T={T}")
     keras = import_keras()
     if seed is not None:
         keras.utils.set_random_seed(seed)
+        for i, layer in enumerate(model.layers):
+            gen = getattr(layer, "seed_generator", None)
+            if gen is not None:
+                gen.state.assign(np.array([seed + i, 0], dtype=gen.state.dtype))
     X = np.asarray(X, dtype="float32")
     out = np.empty((T, len(X), int(model.outputs[0].shape[-1])))
     for t in range(T):
