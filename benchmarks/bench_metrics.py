@@ -1,13 +1,16 @@
-"""Benchmark: labkit COCO bbox evaluation vs pycocotools vs faster-coco-eval, same data, one process.
+"""Benchmark: labkit COCO bbox evaluation vs hotcoco vs faster-coco-eval vs pycocotools, same data, one process.
 
 A COCO-val-sized synthetic set (default 5,000 images, 80 categories with COCO's non-contiguous ids,
 ~7 GT per image, ~100 detections per image, some crowds, tied scores). Each tool gets the same GT
-dict and results list and runs from there to the 12 summary stats (faster-coco-eval and
-pycocotools: ``COCO`` + ``loadRes`` + evaluate/accumulate/summarize; labkit: ``evaluate_coco_json``).
-Prints the three times, the ratios and the largest difference between the stats.
+dict and results list (a fresh deep copy per run, outside the timed region) and runs from there to the
+12 summary stats (hotcoco, faster-coco-eval and pycocotools: ``COCO`` + ``loadRes`` +
+evaluate/accumulate/summarize; labkit: ``evaluate_coco_json``). Every library is imported before any timing,
+and every side gets the same ``--warmup`` untimed runs and the best of the same ``--repeat`` timed runs
+(``benchmarks/_common.py``). Prints the times side by side, the ratios to labkit and the largest difference
+between the stats, and saves them with machine info to ``runs/bench/bench_metrics-<time>.json``.
 
-    python benchmarks/bench_metrics.py            # full size (pycocotools takes a few minutes)
-    python benchmarks/bench_metrics.py --small    # 500 images, quick
+    python benchmarks/bench_metrics.py                       # full size (pycocotools takes minutes per run)
+    python benchmarks/bench_metrics.py --small --repeat 3 --warmup 1   # 500 images, quick
 """
 
 from __future__ import annotations
@@ -16,9 +19,14 @@ import argparse
 import contextlib
 import copy
 import io
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import save, timed  # noqa: E402
 
 COCO80_IDS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 27, 28, 31, 32, 33,
               34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61,
@@ -98,20 +106,27 @@ def run_faster(gt, dets):
     return np.asarray(E.stats[:12])
 
 
+def run_hotcoco(gt, dets):
+    from hotcoco import COCO, COCOeval
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        cg = COCO(gt)
+        cd = cg.loadRes(dets)
+        E = COCOeval(cg, cd, "bbox")
+        E.evaluate()
+        E.accumulate()
+        E.summarize()
+    return np.asarray(E.stats[:12])
+
+
 def run_labkit(gt, dets):
     from labkit.metrics import evaluate_coco_json
 
     return evaluate_coco_json(gt, dets, curves=False).stats
 
 
-def timed(fn, gt, dets, repeat=1):
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        g, d = copy.deepcopy(gt), copy.deepcopy(dets)  # every tool gets fresh, untouched inputs
-        t = time.perf_counter()
-        out = fn(g, d)
-        best = min(best, time.perf_counter() - t)
-    return best, out
+SIDES = {"labkit": (run_labkit, "labkit"), "hotcoco": (run_hotcoco, "hotcoco"),
+         "faster-coco-eval": (run_faster, "faster_coco_eval"), "pycocotools": (run_pycocotools, "pycocotools")}
 
 
 def main(argv=None):
@@ -119,28 +134,45 @@ def main(argv=None):
     ap.add_argument("--small", action="store_true", help="500 images instead of 5,000")
     ap.add_argument("--images", type=int, default=None)
     ap.add_argument("--dets", type=int, default=100, help="detections per image")
-    ap.add_argument("--repeat", type=int, default=1, help="best of N for labkit and faster-coco-eval")
-    ap.add_argument("--skip-pycocotools", action="store_true")
+    ap.add_argument("--repeat", type=int, default=1, help="best of N timed runs, the same N for every side")
+    ap.add_argument("--warmup", type=int, default=0, help="untimed runs before timing, the same for every side")
+    ap.add_argument("--skip", action="append", default=[], choices=list(SIDES)[1:],
+                    help="leave a reference out (repeatable), e.g. --skip pycocotools")
+    ap.add_argument("--no-save", action="store_true", help="do not write runs/bench/bench_metrics-*.json")
     a = ap.parse_args(argv)
     n = a.images or (500 if a.small else 5000)
+    sides = {}
+    for name, (fn, module) in SIDES.items():
+        if name in a.skip:
+            continue
+        try:
+            __import__(module)  # import before timing: no side pays its import inside the timed region
+            if module == "pycocotools":
+                __import__("pycocotools.cocoeval")
+        except ImportError:
+            print(f"{name:17s} not installed, skipped")
+            continue
+        sides[name] = fn
     t = time.perf_counter()
     gt, dets = make_set(n, a.dets)
     print(f"set: {n} images, {len(gt['annotations'])} GT, {len(dets)} detections, 80 classes "
-          f"(built in {time.perf_counter() - t:.1f}s)")
-    t_lk, s_lk = timed(run_labkit, gt, dets, a.repeat)
-    t_fc, s_fc = timed(run_faster, gt, dets, a.repeat)
-    print(f"labkit            {t_lk:8.2f} s")
-    print(f"faster-coco-eval  {t_fc:8.2f} s")
-    if not a.skip_pycocotools:
-        t_pc, s_pc = timed(run_pycocotools, gt, dets, 1)
-        print(f"pycocotools       {t_pc:8.2f} s")
-    print(f"ratio faster-coco-eval / labkit = {t_fc / t_lk:.2f}x  (>= 1 means labkit is at least as fast)")
-    if not a.skip_pycocotools:
-        print(f"ratio pycocotools / labkit      = {t_pc / t_lk:.2f}x")
-        print(f"ratio pycocotools / faster      = {t_pc / t_fc:.2f}x")
-        print(f"max |labkit - pycocotools| over the 12 stats = {np.abs(s_lk - s_pc).max():.2e}")
-    print(f"max |labkit - faster-coco-eval| over the 12 stats = {np.abs(s_lk - s_fc).max():.2e}")
-    print("stats (labkit):", " ".join(f"{x:.4f}" for x in s_lk))
+          f"(built in {time.perf_counter() - t:.1f}s); every side: warm-up {a.warmup}, best of {a.repeat}")
+    fresh = lambda: (copy.deepcopy(gt), copy.deepcopy(dets))  # noqa: E731  every run gets untouched inputs
+    times, stats = {}, {}
+    for name, fn in sides.items():
+        times[name], stats[name] = timed(fn, repeat=a.repeat, warmup=a.warmup, setup=fresh)
+        print(f"{name:17s} {times[name]:8.2f} s   ({times[name] / times['labkit']:.2f}x labkit's time)", flush=True)
+    diffs = {name: float(np.abs(stats["labkit"] - s).max()) for name, s in stats.items() if name != "labkit"}
+    for name, d in diffs.items():
+        print(f"max |labkit - {name}| over the 12 stats = {d:.2e}")
+    print("stats (labkit):", " ".join(f"{x:.4f}" for x in stats["labkit"]))
+    if not a.no_save:
+        path = save("bench_metrics", {"images": n, "dets_per_image": a.dets, "gt": len(gt["annotations"]),
+                                      "detections": len(dets), "repeat": a.repeat, "warmup": a.warmup},
+                    {"seconds": times, "max_abs_stat_diff_vs_labkit": diffs,
+                     "stats": {k: v.tolist() for k, v in stats.items()}},
+                    packages=("hotcoco", "faster-coco-eval", "pycocotools"))
+        print(f"saved {path.relative_to(Path(__file__).resolve().parents[1])}")
 
 
 if __name__ == "__main__":
