@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11-3.13 is needed (python3.11 recommended)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip setuptools wheel
-	$(BIN)/python -m pip install -e '.[lab,dev,kaggle]'
+	$(BIN)/python -m pip install -e '.[lab,dev,kaggle,ray]'
 	@touch $(STAMP)
 
 install: $(STAMP)
