@@ -88,3 +88,45 @@ def test_eval_errors_exit_2(coco_files, capsys):
     assert "not found" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         _parse(["--gt", "a", "--pred", "b", "--convention", "pascal"])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_engine_hotcoco_gives_labkits_12_stats(tmp_path, capsys, seed):
+    """``--engine hotcoco`` and labkit's engine agree on the 12 stats of a random COCO set (crowds, id 0, ties).
+
+    Mutation caught: ``_hotcoco_stats`` returning ``E.stats[1:13]`` (stats shifted by one) or the hotcoco branch
+    evaluating the predictions without their lowest-score half; the ``engine`` checks catch a silent fallback to
+    labkit's engine."""
+    import hotcoco  # noqa: F401  a [dev] dependency: a broken install must fail here, not skip
+
+    gt, dets = random_coco(seed, n_images=40)
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "pred.json").write_text(json.dumps(dets))
+    got = {}
+    for engine in ("labkit", "hotcoco"):
+        out = tmp_path / f"{engine}.json"
+        args = _parse(["--gt", str(tmp_path / "gt.json"), "--pred", str(tmp_path / "pred.json"),
+                       "--engine", engine, "--out", str(out)])
+        assert eval_cli.run_eval(args) == 0
+        got[engine] = json.loads(out.read_text())
+    assert "engine=hotcoco" in capsys.readouterr().out and got["hotcoco"]["engine"] == "hotcoco"
+    assert list(got["hotcoco"]["stats"]) == list(got["labkit"]["stats"])
+    np.testing.assert_allclose(list(got["hotcoco"]["stats"].values()), list(got["labkit"]["stats"].values()),
+                               rtol=0, atol=1e-12)
+
+
+def test_engine_hotcoco_refused_in_one_line(coco_files, capsys, monkeypatch):
+    """Exit 2 and one line for a convention hotcoco lacks, and for hotcoco missing (find_spec patched).
+    Mutation caught: the convention check removed (hotcoco would silently compute COCO AP for --convention voc)."""
+    d, _, _ = coco_files
+    base = ["--gt", str(d / "gt.json"), "--pred", str(d / "pred.json"), "--engine", "hotcoco"]
+    assert eval_cli.run_eval(_parse([*base, "--convention", "voc"])) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "coco convention only" in err[0] and "'voc'" in err[0]
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "hotcoco" else real(n, *a))
+    assert eval_cli.run_eval(_parse(base)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "hotcoco is not installed" in err[0]
