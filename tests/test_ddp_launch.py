@@ -1,0 +1,47 @@
+"""labkit.ddp_launch: multi-GPU training in a subprocess (tested without GPUs: the decision, command, env, and
+a real round trip through the child process with a fake trainer)."""
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from labkit import ddp_launch as dl
+
+
+@pytest.mark.parametrize("device,want", [("0,1", True), ([0, 1], True), ("0, 1, 2", True), ("0", False),
+                                         ("cpu", False), (None, False), ("", False), ("mps", False), ([3], False)])
+def test_needs_subprocess_only_for_several_gpus(device, want):
+    """Catches: a single GPU or 'cpu' sent to a subprocess, a list of GPUs not recognised."""
+    assert dl.needs_subprocess(device) is want
+
+
+def test_command_and_env():
+    """Catches: the kernel's inline Matplotlib backend leaking into the child, CUDA_VISIBLE_DEVICES dropped."""
+    assert dl.command("/x/spec.json") == [sys.executable, "-m", "labkit.ddp_launch", "/x/spec.json"]
+    env = dl.child_env({"MPLBACKEND": "module://matplotlib_inline.backend_inline", "CUDA_VISIBLE_DEVICES": "0,1",
+                        "LABKIT_RUN_DIR": "/r"})
+    assert env["MPLBACKEND"] == "Agg" and env["PYTHONUNBUFFERED"] == "1"
+    assert env["CUDA_VISIBLE_DEVICES"] == "0,1" and env["LABKIT_RUN_DIR"] == "/r"
+
+
+def test_train_round_trip_through_child(tmp_path, monkeypatch, capsys):
+    """A fake trainer in a child process gets the model and kwargs, its output is streamed, its result returned;
+    a failing child raises with its last lines. Catches: kwargs not passed, result not read, failures swallowed."""
+    (tmp_path / "faketrainer.py").write_text(
+        "import os\n"
+        "def fit(model, train_kwargs):\n"
+        "    print('training', model, train_kwargs['device'])\n"
+        "    if train_kwargs.get('boom'): raise ValueError('boom in child')\n"
+        "    return {'save_dir': 'runs/x', 'metrics': {'mAP50': 0.5}, 'backend': os.environ['MPLBACKEND']}\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    out = dl.train("yolov8n.yaml", {"device": "0,1", "epochs": 1}, workdir=tmp_path / "w", target="faketrainer:fit")
+    assert out == {"save_dir": "runs/x", "metrics": {"mAP50": 0.5}, "backend": "Agg"}
+    assert "training yolov8n.yaml 0,1" in capsys.readouterr().out
+    assert json.loads((tmp_path / "w" / "spec.json").read_text())["kwargs"]["train_kwargs"]["epochs"] == 1
+    with pytest.raises(RuntimeError, match="boom in child"):
+        dl.train("m", {"device": "0,1", "boom": True}, workdir=tmp_path / "w2", target="faketrainer:fit", stream=False)
+    with pytest.raises(dl.UserError, match="plain values"):
+        dl.write_spec(tmp_path / "w3", {"x": object()})
