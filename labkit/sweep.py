@@ -183,7 +183,7 @@ def load_manifest(folder: str | os.PathLike) -> dict:
 
 def _latest_matching(nb: Path, key: dict) -> Path | None:
     base = runner.env.paths().runs / "sweeps" / nb.stem
-    for d in sorted((p for p in base.glob("*") if (p / MANIFEST).is_file()), key=lambda p: p.stat().st_mtime,
+    for d in sorted((p for p in base.glob("*") if (p / MANIFEST).is_file()), key=lambda p: (p / MANIFEST).stat().st_mtime,
                     reverse=True):
         try:
             m = json.loads((d / MANIFEST).read_text())

@@ -1,0 +1,86 @@
+"""The same 8-point tiny sweep three ways: serially, with ``--jobs 2`` and on a local Ray.
+
+Each point is a tiny notebook that does a fixed amount of CPU-bound work (NumPy matrix products, whose BLAS
+threads the parallel executors bound to their share of the cores) and records how long that work took. The
+benchmark prints, per way, the wall time, the speed-up over serial, and the overhead per point:
+``(wall x slots - sum of the points' work) / points`` (kernel start, papermill, process and Ray scheduling).
+Issue 19's targets on 2 cores: ``--jobs 2`` at least 1.6x faster than serial, Ray's overhead under 2 s a point.
+Each way runs once (a sweep is too slow to repeat); results go to ``runs/bench/bench_sweep-<time>.json`` with the
+machine's load average, since other load on the machine inflates every figure.
+
+    python benchmarks/bench_sweep.py [--points 8] [--work 600] [--no-ray]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import save  # noqa: E402
+
+
+def _notebook(folder: Path) -> None:
+    import nbformat
+    from nbformat import v4
+
+    nb = v4.new_notebook()
+    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    p = v4.new_code_cell("SEED = 0\nWORK = 40")
+    p.metadata["tags"] = ["parameters"]
+    nb.cells = [p, v4.new_code_cell(
+        "import time, numpy as np, labkit\n"
+        "a = np.random.default_rng(SEED).standard_normal((400, 400))\n"
+        "t = time.perf_counter()\n"
+        "for _ in range(WORK):\n    b = a @ a\n"
+        "labkit.record('work_s', time.perf_counter() - t)")]
+    nbformat.write(nb, str(folder / "95_bench.ipynb"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--points", type=int, default=8)
+    ap.add_argument("--work", type=int, default=600, help="400x400 matrix products per point")
+    ap.add_argument("--no-ray", action="store_true")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-sweep-"))
+    (tmp / "notebooks").mkdir()
+    _notebook(tmp / "notebooks")
+    os.environ.update(LABKIT_NOTEBOOKS=str(tmp / "notebooks"), LABKIT_HOME=str(tmp / "home"), MPLBACKEND="Agg")
+    from labkit import sweep as sw
+
+    values = {"SEED": list(range(args.points))}
+    ways = [("serial", 1, {"jobs": 1}), ("--jobs 2", 2, {"jobs": 2})]
+    if not args.no_ray:
+        try:
+            import ray
+
+            ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+            ways.append(("ray (local, 2 CPUs)", 2, {"executor": "ray", "jobs": 2}))
+        except ImportError:
+            print("ray not installed: skipping the Ray side (pip install -e '.[ray]')")
+    results = {}
+    for name, slots, kw in ways:
+        t = time.perf_counter()
+        root = sw.sweep("95", values, fixed={"WORK": args.work}, new=True, **kw)
+        wall = time.perf_counter() - t
+        rows = list(csv.DictReader(open(root / "comparison.csv")))
+        work = sum(float(r["work_s"]) for r in rows if r.get("work_s"))
+        results[name] = {"wall_s": wall, "slots": slots, "points_ok": sum(r["status"] == "ok" for r in rows),
+                         "work_s_sum": work, "overhead_per_point_s": (wall * slots - work) / len(rows)}
+    serial = results["serial"]["wall_s"]
+    print(f"\n{'way':<22}{'wall s':>8}{'speed-up':>10}{'work s (sum)':>14}{'overhead/point s':>18}")
+    for name, r in results.items():
+        r["speedup_vs_serial"] = serial / r["wall_s"]
+        print(f"{name:<22}{r['wall_s']:>8.1f}{r['speedup_vs_serial']:>10.2f}{r['work_s_sum']:>14.1f}"
+              f"{r['overhead_per_point_s']:>18.2f}")
+    path = save("bench_sweep", vars(args), results, packages=("papermill", "ray"))
+    print(f"saved {path}")
+
+
+if __name__ == "__main__":
+    main()
