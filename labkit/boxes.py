@@ -22,10 +22,7 @@ import math
 
 import numpy as np
 
-try:  # torch is optional for the numpy code paths
-    import torch
-except Exception:  # pragma: no cover - torch is a dependency of labkit, but keep numpy usable alone
-    torch = None
+import torch
 
 __all__ = [
     "xyxy_to_xywh", "xywh_to_xyxy", "xyxy_to_cxcywh", "cxcywh_to_xyxy", "xywh_to_cxcywh", "cxcywh_to_xywh",
@@ -35,7 +32,7 @@ __all__ = [
 
 
 def _is_torch(x) -> bool:
-    return torch is not None and isinstance(x, torch.Tensor)
+    return isinstance(x, torch.Tensor)
 
 
 def _asarray(x):

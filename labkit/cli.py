@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import importlib
 import os
 import sys
 
@@ -308,13 +307,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=_count(0), default=0)
     s.set_defaults(func=cmd_data)
 
-    # Subcommands contributed by topic modules: each exposes register(subparsers).
-    for mod in ("labkit.eval_cli",):
-        try:
-            importlib.import_module(mod).register(sub)
-        except ModuleNotFoundError as e:
-            if e.name != mod:
-                raise
+    # `labkit eval` lives in its own module
+    from labkit import eval_cli
+
+    eval_cli.register(sub)
     return parser
 
 

@@ -30,8 +30,8 @@ __all__ = [
 ]
 
 _ONLINE_CACHE: bool | None = None
-# hosts the course would download from; any one answering means "online"
-_PROBE_HOSTS = (("github.com", 443), ("pypi.org", 443))
+# the host the course downloads weights from; it answering means "online"
+_PROBE_HOST = ("github.com", 443)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -86,7 +86,7 @@ def is_online(timeout: float = 2.0, refresh: bool = False) -> bool:
     if os.environ.get("LABKIT_OFFLINE", "").lower() in ("1", "true", "yes"):
         return False
     if _ONLINE_CACHE is None or refresh:
-        _ONLINE_CACHE = any(_probe(h, p, timeout) for h, p in _PROBE_HOSTS[:1])
+        _ONLINE_CACHE = _probe(*_PROBE_HOST, timeout)
     return _ONLINE_CACHE
 
 

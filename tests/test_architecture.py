@@ -91,7 +91,8 @@ def test_layers():
     _, edges, _ = _graph()
     rank = {l: i for i, l in enumerate(LAYERS)}
     bad = sorted(f"{a} ({layer[a]}) imports {b} ({layer[b]})" for a, bs in edges.items() for b in bs
-                 if rank[layer[b]] > rank[layer[a]] and (a, b) not in exceptions)
+                 if a in layer and b in layer  # a module without a row fails test_every_module_has_a_row
+                 and rank[layer[b]] > rank[layer[a]] and (a, b) not in exceptions)
     assert bad == []
 
 
@@ -101,7 +102,7 @@ def test_widgets_only_at_the_top():
     bad = sorted(f"{a} imports {b}" for a, bs in edges.items() for b in bs & WIDGET_MODULES
                  if a not in WIDGET_MODULES and a != "labkit.metrics")
     bad += sorted(f"{a} imports ipywidgets" for a, ext in external.items()
-                  if "ipywidgets" in ext and layer[a] in ("base", "service"))
+                  if "ipywidgets" in ext and layer.get(a) in ("base", "service"))
     assert bad == []
 
 
