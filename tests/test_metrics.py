@@ -450,18 +450,37 @@ def test_threshold_view_agrees_with_engine():
         assert np.all(np.diff(v["envelope"]) <= 0)
 
 
-def test_interactive_pr_widget_redraws():
+def test_interactive_pr_widget_redraws(monkeypatch):
+    """The widget draws what ``threshold_view`` computes for the sliders' current values.
+
+    Mutations caught: the widget calling ``threshold_view`` with IoU 0.5 whatever the IoU slider says (the title's
+    AP@0.75 is then the AP@0.5 value, 1/3 + ... != 2/3 * ...), or with the default conf 0.25 whatever the conf slider
+    says (the operating point moves), or not redrawing on a slider change (too few figures)."""
     pytest.importorskip("ipywidgets")
     import matplotlib
 
     matplotlib.use("Agg")
-    G, D = _three_gt_example()
+    import matplotlib.pyplot as plt
+
+    shown = []
+    monkeypatch.setattr(plt, "show", lambda *a, **k: shown.append(plt.gcf()))
+    gtb = np.array([[0, 0, 10, 10], [20, 0, 30, 10], [40, 0, 50, 10.]])
+    detb = np.array([[0, 0, 10, 10], [100, 100, 110, 110], [22, 0, 32, 10.]])  # TP, FP, IoU 2/3: TP at .5 only
+    G = [{"boxes": gtb, "labels": np.zeros(3, int)}]
+    D = [{"boxes": detb, "labels": np.zeros(3, int), "scores": np.array([0.9, 0.85, 0.7])}]
     box = M.interactive_pr(G, D, class_names=["thing"])
     sliders = box.children[0].children
-    sliders[1].value = 0.75  # IoU threshold → redraw without error
-    sliders[0].value = 0.8
-    box.redraw()
-    assert box.output is not None
+    sliders[1].value = 0.75  # IoU threshold
+    sliders[0].value = 0.8  # conf
+    assert len(shown) == 3  # first draw + one redraw per slider change
+    v = M.threshold_view(G, D, 0, 0.75, conf=0.8)
+    assert v["ap"]["coco"] != M.threshold_view(G, D, 0, 0.5, conf=0.8)["ap"]["coco"]  # the example can tell them apart
+    ax_img, ax_pr = shown[-1].axes
+    assert f"AP@0.75: COCO {v['ap']['coco']:.3f}" in ax_pr.get_title()
+    np.testing.assert_allclose(ax_pr.lines[0].get_xdata(), v["recall"])
+    (op,) = [ln for ln in ax_pr.lines if ln.get_label().startswith("conf")]
+    assert (op.get_xdata()[0], op.get_ydata()[0]) == (v["r_at_conf"], v["p_at_conf"]) == (1 / 3, 0.5)
+    assert len(ax_img.patches) == 6  # 3 GT + 3 detections of the class
 
 
 def test_error_wording_names_the_input(tmp_path):

@@ -21,7 +21,7 @@ release keeps its images and labels elsewhere (``train_imgs/training_img/``, ``t
 those folders to :func:`convert` directly, e.g.
 ``convert({"train": root / "train_imgs/training_img"}, root / "train_gt/training_gt", out)``.
 
-**What the converter fixes in the source notebook** (see ``SOURCE-NOTES.md``): ``split(",", 8)`` instead of
+**What the converter fixes in the source notebook**: ``split(",", 8)`` instead of
 ``split(",")`` (commas in text), float coordinates, boxes partly outside the image are *clipped* (Ultralytics
 drops the whole image when one label value is outside [0, 1]), EXIF orientation is applied to the
 coordinates (Ultralytics trains on EXIF-rotated pixels), the image size comes from the file header (no full
