@@ -7,7 +7,8 @@ Mutations each test was checked against (mutated in a scratch copy of labkit, ru
   "ciou"); GIoU with the union in place of the enclosing area — one verdict turns False each.
 * ``test_slide_curve_corner``: VOC's "+1 pixel" in widths and heights (areas) — the slopes leave ±2/w.
 * ``test_conventions_verdict``: COCO sampling the envelope at 11 recall points instead of 101
-  (``REC_THRESHOLDS`` monkeypatched in ``labkit.metrics._engine`` and ``labkit.metrics.ap``) — the deviations become equal (seeds 0 and 1 fail).
+  (``REC_THRESHOLDS`` in ``labkit/metrics/ap.py``, which the engine imports, set to 11 points; rerun after the
+  metrics package split: seeds 0, 1 and 2 fail).
 * ``test_nms_verdicts``: ``labkit.nms.apply_nms`` ignoring ``class_agnostic``, or returning its input unchanged.
 * ``test_nms_by_hand_vs_torchvision``: see ``tests/test_nms.py`` (">" -> ">=", reversed tie order, classes ignored).
 * ``test_id_quirk``: labkit before commit 72717e3, which copied pycocotools' id-0 behaviour (0.2525).
