@@ -1,17 +1,17 @@
 """Notebook 00's smoke training: YOLOv8n from random weights that learns the shapes in under a minute on a CPU.
 
-Ultralytics' defaults are made for hundreds of images on a GPU. On a tiny CPU run three of them stop a
-randomly initialised model from learning anything (the first version of notebook 00 recorded mAP50 = 0 in
-every epoch):
+Ultralytics' defaults are made for hundreds of images on a GPU. On a tiny CPU run three of them slow a
+randomly initialised model down (with them, the first version of notebook 00 -- 64 images at 128 px, 5 epochs --
+recorded mAP50 = 0 in every epoch):
 
 * ``nbs = 64`` (the *nominal batch size*): gradients are accumulated until 64 images have been seen, so with
   64 images and batch 16 the optimizer stepped **once per epoch**. Here ``nbs = batch``: one step per batch.
-* ``warmup_epochs = 3``: three of those few epochs ran at a tiny learning rate. Here no warm-up.
-* ``mosaic = 1.0``: four images glued into one, harder and slower to learn from at this scale. Here off.
+* ``warmup_epochs = 3``: three of those few epochs ran with a learning rate still ramping up. Here no warm-up.
+* ``mosaic = 1.0``: four images glued into one. Here off (as in notebook 07).
 
 And three choices for the smoke run's data: many small images (64 px: more optimizer steps for the same
 CPU time), AdamW at ``lr0 = 0.003``, and ``single_cls``: the model learns *where* the shapes are (one class,
-"object") much faster than *which* shape each is; notebooks 05-07 train the classes.
+"shape") much faster than *which* shape each is; notebooks 05-07 train the classes.
 """
 from __future__ import annotations
 
