@@ -1,17 +1,15 @@
 """Notebook 00's smoke training: YOLOv8n from random weights that learns the shapes in under a minute on a CPU.
 
-Ultralytics' defaults are made for hundreds of images on a GPU. On a tiny CPU run three of them slow a
-randomly initialised model down (with them, the first version of notebook 00 -- 64 images at 128 px, 5 epochs --
-recorded mAP50 = 0 in every epoch):
+The first version of notebook 00 trained on 64 images at 128 px, batch 16, for 5 epochs with Ultralytics'
+defaults and recorded mAP50 = 0 in every epoch. What it lacked was optimizer steps: Ultralytics accumulates
+gradients until ``nbs = 64`` images have been seen, so each 64-image epoch was one step -- 5 in all, three of them
+in the learning-rate warm-up.
 
-* ``nbs = 64`` (the *nominal batch size*): gradients are accumulated until 64 images have been seen, so with
-  64 images and batch 16 the optimizer stepped **once per epoch**. Here ``nbs = batch``: one step per batch.
-* ``warmup_epochs = 3``: three of those few epochs ran with a learning rate still ramping up. Here no warm-up.
-* ``mosaic = 1.0``: four images glued into one. Here off (as in notebook 07).
-
-And three choices for the smoke run's data: many small images (64 px: more optimizer steps for the same
-CPU time), AdamW at ``lr0 = 0.003``, and ``single_cls``: the model learns *where* the shapes are (one class,
-"shape") much faster than *which* shape each is; notebooks 05-07 train the classes.
+Here the same CPU minute holds hundreds of steps: many small images (256 at 64 px by default in the notebook),
+15 epochs and ``nbs = batch`` (a step per batch). AdamW at ``lr0 = 0.003`` and ``single_cls`` (one class,
+"shape": a detector learns *where* objects are long before *which* shape each is) make each step count; warm-up
+and mosaic are off, as in notebook 07. (With that many batches Ultralytics' own ``nbs``, warm-up and mosaic also
+learn on seed 0: the number of steps is what mattered.)
 """
 from __future__ import annotations
 
