@@ -15,18 +15,9 @@ import nbformat
 
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
 
-#: The first code cell of every course notebook (tests/test_notebooks_clean.py checks it is identical).
-#: On Colab/Kaggle (detected, not assumed) it installs labkit from the repository when it is missing;
-#: pip then skips every dependency the platform already has. Everywhere it prints versions and the device.
-SETUP_CELL = """\
-# Setup: installs labkit only on Colab/Kaggle when missing; prints versions and the device.
-import importlib.util, os, sys
-ON_COLAB, ON_KAGGLE = "google.colab" in sys.modules, "KAGGLE_KERNEL_RUN_TYPE" in os.environ
-if (ON_COLAB or ON_KAGGLE) and importlib.util.find_spec("labkit") is None:
-    LABKIT_REPO = os.environ.get("LABKIT_REPO", "labkit-course/labkit")  # OWNER/NAME of your copy
-    %pip install -q "labkit @ git+https://github.com/{LABKIT_REPO}"
-import labkit
-print(labkit.env.banner())"""
+#: The first code cell of every course notebook (tests/test_notebooks_clean.py checks it is identical),
+#: written once in labkit.platform_setup (what it does on Colab/Kaggle is described there).
+from labkit.platform_setup import SETUP_CELL  # noqa: E402
 
 
 def new_notebook(cells) -> "nbformat.NotebookNode":

@@ -82,15 +82,7 @@ def _parameters_cell(path: Path) -> str:
     return "".join(src) if isinstance(src, list) else src
 
 
-# Found by this test and reported, not fixed here (notebooks are edited by their owners only): in 06 some lines
-# (NAMING, STAGE1_OPTIMIZER, STAGE1_LRF, NBS, OPTIMIZER when this was written) carry a comment after the #@param
-# spec, which is not part of Colab's form syntax: move it to the line above. strict: this fails once it is fixed,
-# so that the mark goes too.
-KNOWN_BAD = {"06_bkai_finetuning": "comments after the #@param spec (move them to the line above)"}
-
-
-@pytest.mark.parametrize("nb", [pytest.param(p, marks=pytest.mark.xfail(reason=KNOWN_BAD[p.stem], strict=True))
-                                if p.stem in KNOWN_BAD else p for p in NOTEBOOKS], ids=[p.stem for p in NOTEBOOKS])
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_parameters_cell_is_a_colab_form(nb):
     """Every assignment in the parameters cell is a form field with a valid spec whose default fits it."""
     problems = []

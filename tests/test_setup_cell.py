@@ -28,22 +28,14 @@ def _cell1(path: Path) -> str:
 
 
 def test_every_notebook_has_the_canonical_setup_cell():
-    """Cell 1 of every notebook is SETUP_CELL. A notebook still holding the pre-issue-15 cell (an unconstrained
-    `%pip install labkit`) makes this an expected failure until `python scripts/update_setup_cells.py` is run;
-    any other text fails (catches a hand-edited setup cell in one notebook)."""
+    """Cell 1 of every notebook is SETUP_CELL: catches a hand-edited setup cell in one notebook and the
+    pre-issue-15 cell (an unconstrained `%pip install labkit`) coming back."""
     assert NOTEBOOKS, f"no notebooks in {NB_DIR}"
-    legacy, wrong = [], []
-    for nb in NOTEBOOKS:
-        text = _cell1(nb)
-        if text == P.LEGACY_SETUP_CELL:
-            legacy.append(nb.name)
-        elif text != P.SETUP_CELL:
-            wrong.append(nb.name)
+    legacy = [nb.name for nb in NOTEBOOKS if _cell1(nb) == P.LEGACY_SETUP_CELL]
+    wrong = [nb.name for nb in NOTEBOOKS if _cell1(nb) != P.SETUP_CELL]
+    assert not legacy, f"the old setup cell is back in {legacy}"
     assert not wrong, f"setup cell differs from labkit.platform_setup.SETUP_CELL in {wrong}: " \
                       f"run `python scripts/update_setup_cells.py --nbtools`"
-    if legacy:
-        pytest.xfail(f"{len(legacy)} notebook(s) still have the old setup cell: run "
-                     f"`python scripts/update_setup_cells.py --nbtools` ({', '.join(legacy)})")
 
 
 def test_rewrite_script_changes_only_the_setup_cell(tmp_path):
