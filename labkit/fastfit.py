@@ -45,6 +45,8 @@ def fit_steps(model, X, y, epochs: int, batch_size: int = 32, seed: int = 0, chu
     ``eval_data``), the train values measured on the chunk's last pass over the training set (augmented, if
     ``augment`` is given) in inference mode.
     """
+    if int(epochs) < 1:
+        raise ValueError(f"fit_steps needs epochs >= 1, got epochs={epochs}")
     X = np.asarray(X, dtype="float32")
     y = np.asarray(y)
     rng = np.random.default_rng(seed)

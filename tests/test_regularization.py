@@ -41,3 +41,14 @@ def test_regularized_mlp_applies_the_constraint_during_training():
     for layer in m.layers:
         if layer.name.startswith("dense_"):
             assert np.linalg.norm(np.asarray(layer.kernel), axis=0).max() <= 0.5 + 1e-5
+
+
+def test_fewer_epochs_than_chunks_still_trains_every_epoch():
+    """5 epochs in the default 10 chunks (the tiny profile) used to call fit on an empty chunk (ValueError)."""
+    from labkit import deepnets as D
+
+    data = D.load_dataset("digits", seed=0)
+    specs = {k: R.REG_SPECS[k] for k in ("none", "early stopping")}
+    res = R.overfit_experiment(data, n_train=60, n_val=20, width=16, epochs=5, seed=0, specs=specs)
+    assert res.curves["none"]["epoch"] == [1, 2, 3, 4, 5]
+    assert 1 <= res.final["early stopping"]["stopped_at"] <= 5
