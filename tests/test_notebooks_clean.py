@@ -58,3 +58,16 @@ def test_strip_keeps_only_checked_outputs():
     assert out.cells[0].outputs[0]["text"] == "1\n" and out.cells[0].execution_count == 1  # nbval needs a count
     assert out.cells[1].outputs == [] and "execution" not in out.cells[1].metadata
     assert "papermill" not in out.metadata
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_checked_cells_hold_no_figures(path):
+    """`make test` runs nbval with MPLBACKEND=Agg, where plt.show() displays nothing: a figure stored in a
+    `# NBVAL_CHECK_OUTPUT` cell makes nbval fail on a missing output (02's deep-net cell, 2026-12-03)."""
+    import json
+
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    bad = [i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"
+           and "NBVAL_CHECK_OUTPUT" in "".join(c["source"])
+           and any("image/png" in o.get("data", {}) for o in c.get("outputs", []))]
+    assert not bad, f"{path.name}: checked cells {bad} store a figure; remove it (make strip keeps the rest)"
