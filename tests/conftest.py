@@ -54,10 +54,10 @@ def tiny_notebooks(tmp_path, monkeypatch, labkit_home):
 
 
 def pytest_collection_modifyitems(config, items):
-    """The lessons' seed sweeps (tests/test_lessons_*.py, parametrized by ``seed``) are `extended`: `make test`
-    (CI) checks the default seed through nbval's verdict lines, `make test-extended` re-runs every lesson on
-    seeds 0, 1 and 2 (the seeds took 7 min of 7.7 on 2 cores, measured 2026-12-03)."""
+    """The lessons' seed sweeps (tests/test_lessons_*.py, parametrized by seed, directly or via a fixture) are
+    `extended`: `make test` (CI) checks the default seed through nbval's verdict lines, `make test-extended`
+    re-runs every lesson on seeds 0, 1 and 2 (the seeds took 7 min of 7.7 on 2 cores, measured 2026-12-03)."""
     for item in items:
         callspec = getattr(item, "callspec", None)
-        if item.path.name.startswith("test_lessons_") and callspec is not None and "seed" in callspec.params:
+        if item.path.name.startswith("test_lessons_") and callspec is not None:  # every one is by seed
             item.add_marker(pytest.mark.extended)
