@@ -15,7 +15,7 @@ import numpy as np
 
 from labkit.optim import import_keras
 
-__all__ = ["compile_classifier", "fit_steps", "evaluate"]
+__all__ = ["compile_classifier", "chunk_bounds", "fit_steps", "evaluate"]
 
 
 def compile_classifier(model, optimizer):
@@ -35,6 +35,11 @@ def evaluate(model, X, y) -> tuple[float, float]:
     return float(-logp[np.arange(len(y)), y].mean()), float((logp.argmax(1) == y).mean())
 
 
+def chunk_bounds(epochs: int, chunks: int) -> np.ndarray:
+    """Epoch boundaries ``0 = b_0 < b_1 < ... = epochs`` of at most ``chunks`` chunks, never an empty one."""
+    return np.linspace(0, epochs, max(1, min(int(chunks), int(epochs))) + 1).round().astype(int)
+
+
 def fit_steps(model, X, y, epochs: int, batch_size: int = 32, seed: int = 0, chunks: int = 1,
               augment: Callable | None = None, eval_data=None) -> dict:
     """Train a compiled model for ``epochs`` passes over ``(X, y)`` in ``chunks`` ``fit`` calls.
@@ -50,8 +55,7 @@ def fit_steps(model, X, y, epochs: int, batch_size: int = 32, seed: int = 0, chu
     X = np.asarray(X, dtype="float32")
     y = np.asarray(y)
     rng = np.random.default_rng(seed)
-    chunks = max(1, min(int(chunks), int(epochs)))
-    bounds = np.linspace(0, epochs, chunks + 1).round().astype(int)
+    bounds = chunk_bounds(epochs, chunks)
     hist: dict[str, list] = {"epoch": [], "train_loss": [], "train_acc": []}
     if eval_data is not None:
         hist["test_loss"], hist["test_acc"] = [], []

@@ -138,8 +138,7 @@ def overfit_experiment(data: D.Data, n_train: int = 300, n_val: int = 100, width
                    if spec.get("augment") else None)
         hist = {k: [] for k in ("epoch", "train_loss", "train_acc", "test_loss", "test_acc")}
         best = (np.inf, None, None)
-        # never more chunks than epochs: an empty chunk would be a fit over no data
-        bounds = np.linspace(0, epochs, max(1, min(chunks, epochs)) + 1).round().astype(int)
+        bounds = F.chunk_bounds(epochs, chunks)
         for c, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
             h = F.fit_steps(model, Xtr, ytr, epochs=int(b - a), batch_size=batch_size, seed=seed * 1000 + c,
                             augment=augment, eval_data=test)
