@@ -7,8 +7,10 @@ STAMP := $(VENV)/.labkit-installed
 # Notebook cells may train for a few minutes on 2 CPU cores.
 NBVAL_TIMEOUT ?= 1200
 PYTEST_ARGS ?=
+# make student writes here and never replaces a file already there (it may hold a student's work)
+STUDENT_OUT ?= student
 
-.PHONY: help install course test test-extended unit nbval lab e2e e2e-deps bench doctor strip clean
+.PHONY: help install course test test-extended unit nbval lab e2e e2e-deps bench doctor strip student clean
 
 help:
 	@echo "make course   install, then run every notebook on the embedded data (CPU) with a summary"
@@ -17,6 +19,7 @@ help:
 	@echo "make lab      open JupyterLab on notebooks/"
 	@echo "make unit     unit tests only;  make nbval  notebooks only;  make bench  benchmarks"
 	@echo "make strip    strip volatile outputs from notebooks;  make doctor  environment report"
+	@echo "make student  student versions of the notebooks (solutions replaced by stubs) in student/"
 	@echo "make e2e      browser tests: every notebook run in JupyterLab in headless Chromium, widgets poked"
 
 # The notebooks' run-time core plus JupyterLab/papermill ([lab]), the test tooling ([dev]) and the Kaggle client
@@ -73,6 +76,10 @@ bench: install
 
 strip: install
 	$(BIN)/labkit strip notebooks/*.ipynb
+
+# Student versions: every exercise's solution replaced by a stub (labkit/student.py), in a folder of their own.
+student: install
+	$(BIN)/labkit student notebooks/[0-9][0-9]_*.ipynb --out $(STUDENT_OUT)
 
 clean:
 	rm -rf runs/course .pytest_cache

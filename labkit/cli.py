@@ -176,6 +176,15 @@ def cmd_strip(args) -> int:
     return 0
 
 
+def cmd_student(args) -> int:
+    from labkit import student
+
+    written = student.write_student_versions(args.notebooks, args.out, force=args.force)
+    for path, n in written:
+        print(f"{path}: {n} solution{'s' if n != 1 else ''} replaced by stubs")
+    return 0
+
+
 def cmd_refresh(args) -> int:
     from labkit import nbtools
 
@@ -283,6 +292,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("strip", help="remove volatile outputs from notebooks")
     p.add_argument("notebooks", nargs="+")
     p.set_defaults(func=cmd_strip)
+
+    p = sub.add_parser("student", help="write student versions (solutions replaced by stubs) into a new folder")
+    p.add_argument("notebooks", nargs="+")
+    p.add_argument("--out", default="student", help="folder for the student versions (default: student)")
+    p.add_argument("--force", action="store_true", help="replace student versions already in --out")
+    p.set_defaults(func=cmd_student)
 
     p = sub.add_parser("refresh", help="execute notebooks in place, then strip")
     p.add_argument("notebooks", nargs="+")
