@@ -9,6 +9,7 @@
     labkit params NOTEBOOK                          the parameters a notebook accepts
     labkit strip NOTEBOOK...                        remove volatile outputs (keeps NBVAL_CHECK_OUTPUT cells)
     labkit refresh NOTEBOOK...                      execute in place, then strip
+    labkit slides NOTEBOOK [--out DIR] [--force]    offline reveal.js deck (one HTML file, no CDN)
     labkit links [--repo OWNER/NAME]                README table of Open-in-Colab/Kaggle links
     labkit data shapes [--n-train N ...]            generate the synthetic shapes data
     labkit eval --gt GT --pred PRED                 detection metrics (COCO / VOC / Ultralytics conventions)
@@ -197,6 +198,14 @@ def cmd_refresh(args) -> int:
     return 0
 
 
+def cmd_slides(args) -> int:
+    from labkit import slides
+
+    deck = slides.write_deck(args.notebook, out=args.out, force=args.force, theme=args.theme)
+    print(f"{deck}: {deck.stat().st_size / 1e6:.1f} MB, opens offline in a browser")
+    return 0
+
+
 def cmd_data(args) -> int:
     from labkit.data.synthetic import make_shapes
 
@@ -302,6 +311,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("refresh", help="execute notebooks in place, then strip")
     p.add_argument("notebooks", nargs="+")
     p.set_defaults(func=cmd_refresh)
+
+    p = sub.add_parser("slides", help="write a notebook as a reveal.js deck that works offline",
+                       description="Write NOTEBOOK as one self-contained reveal.js HTML deck (reveal.js and MathJax "
+                                   "inlined from labkit; no CDN). Cells without slide metadata get labkit's "
+                                   "(labkit.slides.add_slide_metadata); the notebook is only read. Run it first "
+                                   "(labkit run) for a deck with its outputs.")
+    p.add_argument("notebook", help="path, name, stem or number (e.g. 01_optimizers or 01)")
+    p.add_argument("--out", metavar="DIR", help="folder for the deck (default: runs/slides under LABKIT_HOME)")
+    p.add_argument("--force", action="store_true", help="replace a deck already in the folder")
+    p.add_argument("--theme", choices=("white", "simple"), default="white", help="reveal.js theme (default: white)")
+    p.set_defaults(func=cmd_slides)
 
     p = sub.add_parser("links", help="print the README's Open-in-Colab/Kaggle table for a repository")
     p.add_argument("--repo", help="OWNER/NAME or GitHub URL (default: $LABKIT_REPO or labkit-course/labkit)")

@@ -448,21 +448,23 @@ def conf_widget(preds: dict, conf: float = 0.25, ncols: int = 4):
     """A confidence-threshold slider over predictions made once at a low threshold; redraws the kept boxes.
 
     Predict with a low ``conf`` (e.g. 0.01) first, so that moving the slider only filters, never re-runs the model.
-    Returns a VBox with ``.slider``, ``.output``, ``.redraw()`` and ``.kept`` (boxes kept at the current value).
+    Returns a VBox with ``.slider``, ``.output``, ``.redraw()`` and ``.kept`` (boxes kept at the current value);
+    its ``.static_png`` (the picture shown now) stays in the notebook for readers without a kernel
+    (:func:`labkit.widgets.static_vbox`).
     """
+    import io
+
     import ipywidgets as W
     import matplotlib.pyplot as plt
+
+    from labkit.widgets import show_png, static_vbox
 
     slider = W.FloatSlider(value=conf, min=0.0, max=0.95, step=0.05, description="conf",
                            continuous_update=False, readout_format=".2f")
     out = W.Output()
-    box = W.VBox([slider, out])
+    box = static_vbox([slider, out])
 
     def redraw(*_):
-        import io
-
-        from IPython.display import Image
-
         kept = filter_predictions(preds, slider.value)
         box.kept = sum(len(p["scores"]) for p in kept.values())
         fig = draw_predictions(kept, ncols=ncols)
@@ -473,8 +475,8 @@ def conf_widget(preds: dict, conf: float = 0.25, ncols: int = 4):
         plt.close(fig)
         # set the widget's outputs directly instead of capturing plt.show() inside `with out:` (clear_output(wait=True)
         # + a captured figure left nbclient -- papermill, nbval -- waiting forever on a loaded machine)
-        out.outputs = ()
-        out.append_display_data(Image(data=buf.getvalue(), format="png"))
+        box.static_png = buf.getvalue()
+        show_png(out, box.static_png)
 
     slider.observe(redraw, names="value")
     box.slider, box.output, box.redraw = slider, out, redraw

@@ -169,24 +169,30 @@ def scale_widget(default: str = "n", nc: int = 80, latency: bool = True):
     """An ipywidgets scale picker (n ... x) showing :func:`scale_summary`; returns the widget box.
 
     The logic is :func:`scale_summary` / :func:`format_summary` (tested without a browser); this
-    function only wires a ``ToggleButtons`` to an ``Output``.
+    function only wires a ``ToggleButtons`` to an ``Output``. The summary shown also goes into the box's
+    display bundle as ``text/plain`` (``box.static_text``), so a notebook read without a kernel shows it
+    (:func:`labkit.widgets.static_vbox`).
     """
     import ipywidgets as widgets
 
+    from labkit.widgets import static_vbox
+
     picker = widgets.ToggleButtons(options=list(SCALES), value=default, description="scale")
     out = widgets.Output()
+    box = static_vbox([picker, out])
     cache: dict[str, dict] = {}
 
     def show(change=None):
         s = picker.value
         if s not in cache:
             cache[s] = scale_summary(s, nc=nc, latency=latency)
+        text = format_summary(cache[s])
+        box.static_text = f"scale {s} (of {' '.join(SCALES)}):\n{text}"
         out.clear_output()
         with out:
-            print(format_summary(cache[s]))
+            print(text)
 
     picker.observe(show, names="value")
     show()
-    box = widgets.VBox([picker, out])
     box.summary = lambda: cache[picker.value]  # for tests / programmatic use
     return box
