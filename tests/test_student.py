@@ -128,8 +128,11 @@ def test_run_cases_reports_a_stub_and_an_exception_without_raising():
 
     r = check.run_cases("double", stub, _cases(1), lambda x: x + x, show=False)
     assert not r and "not implemented yet" in r.message
-    r = check.run_cases("double", lambda x: x.undefined, _cases(1), lambda x: x + x, show=False)
-    assert not r and "raised AttributeError" in r.message
+    seen = []
+    r = check.run_cases("double", lambda x: x.undefined, _cases(1), lambda x: x + x, show=False,
+                        hint=lambda case, expected, got: seen.append(got) or "use arrays")
+    assert not r and "raised AttributeError" in r.message and "hint: use arrays" in r.message
+    assert all(isinstance(g, AttributeError) for g in seen)  # the hint sees this case's error, never a stale result
 
 
 def test_run_cases_cannot_be_fooled_by_changing_inputs_in_place():

@@ -122,6 +122,7 @@ def run_cases(name: str, fn: Callable, cases: Iterable[dict], reference: Callabl
     passed, failures = 0, []
     for k, case in enumerate(cases, 1):
         expected = reference(**copy.deepcopy(case))
+        got = None
         try:
             got = fn(**copy.deepcopy(case))
         except NotImplementedError:
@@ -129,6 +130,7 @@ def run_cases(name: str, fn: Callable, cases: Iterable[dict], reference: Callabl
                    f"in place of the `raise` line, then run this cell again")
             return _finish(Report(name, False, 0, len(cases), msg, seed), show)
         except Exception as err:  # noqa: BLE001 - the student's code may raise anything; report it
+            got = err  # what a callable hint sees for this case
             diff = f"raised {type(err).__name__}: {err}"
         else:
             diff = compare(expected, got)
