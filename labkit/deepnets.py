@@ -154,7 +154,8 @@ def init_weights(kind: str, fan_in: int, fan_out: int, rng: np.random.Generator 
 
 def signal_propagation(depth: int = 50, width: int = 128, activation_name: str = "relu", init: str = "he_normal",
                        n: int = 256, batchnorm: bool = False, seed: int = 0, bn_eps: float = 1e-5,
-                       keep_activations: bool = False, x=None, weights=None, backward: bool = True) -> dict:
+                       keep_activations: bool = False, x=None, weights=None, backward: bool = True,
+                       grad_out=None) -> dict:
     """Run a depth-layer MLP (no biases) forward and backward on N(0, 1) inputs, by hand.
 
     Layer l: z_l = a_{l−1} W_l, [BN: ẑ = (z − mean)/√(var + ε), γ = 1, β = 0], a_l = f(ẑ or z).
@@ -165,7 +166,7 @@ def signal_propagation(depth: int = 50, width: int = 128, activation_name: str =
     whose pre-activation is ≤ 0 for every sample: a dead ReLU), and the inputs' variance ``in_var``.
     ``keep_activations=True`` adds the lists ``a`` and ``z``. ``x``/``weights`` override the random ones
     (used by the tests to compare with TensorFlow). ``backward=False`` skips the backward pass
-    (``grad_norm`` is then NaN).
+    (``grad_norm`` is then NaN). ``grad_out`` overrides the loss gradient ∂L/∂a_depth (default R/n).
     """
     if activation_name not in ACTIVATIONS:
         raise ValueError(f"unknown activation {activation_name!r}; choose one of {sorted(ACTIVATIONS)}")
@@ -174,14 +175,14 @@ def signal_propagation(depth: int = 50, width: int = 128, activation_name: str =
 
         with threadpool_limits(1):
             return _signal_propagation(depth, width, activation_name, init, n, batchnorm, seed, bn_eps,
-                                       keep_activations, x, weights, backward)
+                                       keep_activations, x, weights, backward, grad_out)
     except ImportError:  # pragma: no cover
         return _signal_propagation(depth, width, activation_name, init, n, batchnorm, seed, bn_eps,
-                                   keep_activations, x, weights, backward)
+                                   keep_activations, x, weights, backward, grad_out)
 
 
 def _signal_propagation(depth, width, activation_name, init, n, batchnorm, seed, bn_eps, keep_activations,
-                        x, weights, backward):
+                        x, weights, backward, grad_out=None):
     rng = np.random.default_rng(seed)
     f, df = ACTIVATIONS[activation_name]
     x = rng.normal(size=(n, width)) if x is None else np.asarray(x, dtype=float)
@@ -206,7 +207,7 @@ def _signal_propagation(depth, width, activation_name, init, n, batchnorm, seed,
             acts.append(a)
         # backward
         grads = [np.full((1, 1), np.nan)] * depth
-        g = R / x.shape[0]  # dL/da_L
+        g = R / x.shape[0] if grad_out is None else np.asarray(grad_out, dtype=float)  # dL/da_L
         for l in (range(depth - 1, -1, -1) if backward else ()):
             gz = g * df(zhats[l])  # dL/dẑ
             if batchnorm:
