@@ -456,14 +456,12 @@ def test_interactive_pr_widget_redraws(monkeypatch):
     Mutations caught: the widget calling ``threshold_view`` with IoU 0.5 whatever the IoU slider says (the title's
     AP@0.75 is then the AP@0.5 value, 1/3 + ... != 2/3 * ...), or with the default conf 0.25 whatever the conf slider
     says (the operating point moves), or not redrawing on a slider change (too few figures)."""
-    pytest.importorskip("ipywidgets")
-    import matplotlib
+    import ipywidgets  # noqa: F401 - a hard dependency of the widgets
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from labkit import widgets
 
-    shown = []
-    monkeypatch.setattr(plt, "show", lambda *a, **k: shown.append(plt.gcf()))
+    shown, real_png = [], widgets.figure_png
+    monkeypatch.setattr(widgets, "figure_png", lambda fig, **k: shown.append(fig) or real_png(fig, **k))
     gtb = np.array([[0, 0, 10, 10], [20, 0, 30, 10], [40, 0, 50, 10.]])
     detb = np.array([[0, 0, 10, 10], [100, 100, 110, 110], [22, 0, 32, 10.]])  # TP, FP, IoU 2/3: TP at .5 only
     G = [{"boxes": gtb, "labels": np.zeros(3, int)}]
@@ -478,6 +476,7 @@ def test_interactive_pr_widget_redraws(monkeypatch):
     ax_img, ax_pr = shown[-1].axes
     assert f"AP@0.75: COCO {v['ap']['coco']:.3f}" in ax_pr.get_title()
     np.testing.assert_allclose(ax_pr.lines[0].get_xdata(), v["recall"])
+    assert box._repr_mimebundle_()["image/png"]  # a static render of the current state (issue 16)
     (op,) = [ln for ln in ax_pr.lines if ln.get_label().startswith("conf")]
     assert (op.get_xdata()[0], op.get_ydata()[0]) == (v["r_at_conf"], v["p_at_conf"]) == (1 / 3, 0.5)
     assert len(ax_img.patches) == 6  # 3 GT + 3 detections of the class
