@@ -185,6 +185,12 @@ def test_subset_and_augment(digits):
 
 
 def test_mlp_training_dead_units_gradients_and_transfer(digits):
+    """Training, dead units, gradient norms and transfer by reusing the lower layers.
+
+    Mutations caught (each run against this test and seen to fail): ``reuse_lower_layers`` without
+    ``set_weights`` (the reused layers start from a fresh initialization, not base's trained weights),
+    reusing base's own layer objects instead of copies (fine-tuning the new model then moves base), and
+    ``freeze`` ignored (the reused layers are trainable and move in the first training)."""
     a = D.subset_classes(digits, [0, 1, 2, 3, 4])
     b = D.subset_classes(digits, [5, 6, 7, 8, 9], n_per_class=20)
     base = D.build_mlp(64, 5, depth=2, width=32, seed=0)
@@ -194,13 +200,19 @@ def test_mlp_training_dead_units_gradients_and_transfer(digits):
     assert dead.shape == (2,) and np.all((0 <= dead) & (dead <= 1))
     g = D.layer_gradient_norms(base, a.X_train[:64], a.y_train[:64])
     assert g.shape == (3,) and np.all(g > 0)
+    base_before = [w.copy() for w in base.get_weights()]
     new = D.reuse_lower_layers(base, n_reuse=2, n_out=5)
+    assert len(D.dense_layers(new)) == 3  # two reused blocks and the new head
+    for reused, trained in zip(D.dense_layers(new)[:2], D.dense_layers(base)[:2]):
+        assert reused.trainable is False and reused is not trained
+        for w_new, w_base in zip(reused.get_weights(), trained.get_weights(), strict=True):
+            np.testing.assert_array_equal(w_new, w_base)  # base's trained weights, copied
     frozen_before = [w.copy() for w in new.get_weights()[:-2]]
     D.train(new, b, optimizer=keras.optimizers.Adam(0.01), epochs=2)
     for w0, w1 in zip(frozen_before, new.get_weights()[:-2]):
         np.testing.assert_array_equal(w0, w1)  # frozen layers did not move
-    np.testing.assert_array_equal(base.get_weights()[0], D.dense_layers(base)[0].get_weights()[0])
-    assert not np.array_equal(new.get_weights()[0], 0) and new.layers[0].trainable is False
     D.set_trainable(new, True)
     D.train(new, b, optimizer=keras.optimizers.Adam(1e-3), epochs=1)
     assert not np.array_equal(frozen_before[0], new.get_weights()[0])  # fine-tuning moves them
+    for w0, w1 in zip(base_before, base.get_weights(), strict=True):
+        np.testing.assert_array_equal(w0, w1)  # ... and leaves base untouched: the layers are copies
