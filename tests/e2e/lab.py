@@ -205,6 +205,23 @@ def _widget_output_fingerprint(view) -> str:
     }""")
 
 
+# A call that builds and displays one of labkit's widgets in a notebook cell (not a ``def`` of one).
+WIDGET_CALL = re.compile(r"(?<!def )\b(?:\w+_widget|interactive_pr|interactive_plot|wave_demo)\(")
+
+
+def expected_widget_areas(nb_file) -> int:
+    """How many widget areas the notebook must show: its code cells that call a widget builder (``*_widget(``,
+    ``interactive_pr(``, ``interactive_plot(``, ``wave_demo(``), comments left out. Read from the notebook
+    itself, so a notebook that gains or loses a widget needs no edit here."""
+    nb = nbformat.read(str(nb_file), as_version=4)
+    n = 0
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            code = "\n".join(line.split("#", 1)[0] for line in cell.source.splitlines())
+            n += bool(WIDGET_CALL.search(code))
+    return n
+
+
 def widget_views(page):
     """The widget areas of the open notebook (one per cell output that holds ipywidgets controls)."""
     sel = ", ".join(f"{ACTIVE} .jp-OutputArea-output:has(.jupyter-widgets.{kind})"
