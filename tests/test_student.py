@@ -150,6 +150,28 @@ def test_compare_arrays_shape_and_nan():
     assert check.compare_arrays(np.array([np.inf]), np.array([np.inf])) is None
 
 
+def test_checker_table_matches_the_submodules():
+    """labkit.check.CHECKERS (the lazy lookup table) lists exactly each submodule's __all__."""
+    import importlib
+
+    listed = {}
+    for mod in check._submodules():
+        for name in importlib.import_module(f"labkit.check.{mod}").__all__:
+            listed[name] = mod
+    assert check.CHECKERS == listed
+
+
+def test_a_check_cell_shows_its_line_once():
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    shell = InteractiveShell.instance()
+    shell.user_ns.update(check=check, np=np, cases=_cases(0))
+    with capture_output() as cap:
+        shell.run_cell("check.run_cases('double', lambda x: 2 * x, cases, lambda x: x + x)")
+    assert cap.stdout.count("check double: ✓") == 1 and not cap.outputs
+
+
 def test_unknown_checker_lists_the_available_ones():
     with pytest.raises(AttributeError, match="available"):
         check.no_such_checker  # noqa: B018

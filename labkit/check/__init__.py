@@ -34,6 +34,7 @@ class Report:
     message: str
     seed: int | None = None
     failures: list[str] = field(default_factory=list)
+    shown: bool = False
 
     def __bool__(self) -> bool:
         return self.ok
@@ -43,6 +44,11 @@ class Report:
 
     def _repr_pretty_(self, p, cycle):  # IPython: show the message, not the dataclass
         p.text(self.message)
+
+    def _ipython_display_(self):
+        """The checker has already printed the message: a check cell's last line adds no second copy."""
+        if not self.shown:
+            print(self.message)
 
 
 def describe(x: Any, limit: int = 160) -> str:
@@ -156,6 +162,7 @@ def run_cases(name: str, fn: Callable, cases: Iterable[dict], reference: Callabl
 def _finish(report: Report, show: bool) -> Report:
     if show:
         print(report.message)
+        report.shown = True
     return report
 
 
@@ -164,12 +171,27 @@ def fresh_seed(seed: int | None) -> int:
     return int(seed) if seed is not None else secrets.randbelow(2**31)
 
 
+#: Where each checker lives: ``labkit.check.<name>`` imports only that one submodule (01's optimizer checks must not
+#: wait for torch, and one broken submodule must not break every notebook). ``tests/test_student.py`` checks that
+#: this table lists exactly the submodules' ``__all__``.
+CHECKERS: dict[str, str] = {
+    **dict.fromkeys(["momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"], "optim"),
+    **dict.fromkeys(["init_std", "variance_propagation", "batchnorm_forward", "max_norm"], "init"),
+    **dict.fromkeys(["yolo_encode", "yolo_decode", "yolo_cell_iou", "yolo_loss"], "yolov1"),
+    **dict.fromkeys(["conv_block", "c2f_block", "sppf_block", "dfl_block", "detect_head", "tal_assign",
+                     "dfl_decode", "align_metric"], "yolov8"),
+    **dict.fromkeys(["box_iou", "giou", "nms", "envelope", "ap_area", "ap_coco"], "detection"),
+    **dict.fromkeys(["bkai_parse_line", "quad_to_yolo", "quad_to_yolo_polygon", "yolo_line_to_xyxy"], "text"),
+    **dict.fromkeys(["box_binary_entropy", "box_margin", "image_score", "image_score_topk"], "active"),
+}
+
+
 def _submodules() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
 
 
 def checkers() -> dict[str, Callable]:
-    """Every checker, by name: the public functions of the submodules listed in their ``__all__``."""
+    """Every checker, by name (imports every submodule: for listings and tests, not for notebooks)."""
     found = {}
     for mod in _submodules():
         m = importlib.import_module(f"{__name__}.{mod}")
@@ -181,11 +203,10 @@ def checkers() -> dict[str, Callable]:
 def __getattr__(name: str):
     if name.startswith("__"):
         raise AttributeError(name)
-    table = checkers()
-    if name in table:
-        return table[name]
-    raise AttributeError(f"labkit.check has no checker {name!r}; available: {', '.join(sorted(table))}")
+    if name in CHECKERS:
+        return getattr(importlib.import_module(f"{__name__}.{CHECKERS[name]}"), name)
+    raise AttributeError(f"labkit.check has no checker {name!r}; available: {', '.join(sorted(CHECKERS))}")
 
 
 def __dir__():
-    return sorted(set(globals()) | set(checkers()))
+    return sorted(set(globals()) | set(CHECKERS))
