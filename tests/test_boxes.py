@@ -7,7 +7,7 @@ import torchvision.ops as tvo
 
 from labkit import boxes as B
 
-ul_metrics = pytest.importorskip("ultralytics.utils.metrics")
+import ultralytics.utils.metrics as ul_metrics  # a hard dependency: a broken install fails, never skips
 
 
 def _rand_xyxy(rng, n, scale=100.0):

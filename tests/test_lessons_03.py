@@ -12,8 +12,8 @@ baseline cannot, the notebook that it has learned a lot.
 import numpy as np
 import pytest
 
-tf = pytest.importorskip("tensorflow")
-keras = pytest.importorskip("keras")
+import keras  # noqa: E402  (hard dependencies: a broken install fails, never skips)
+import tensorflow as tf  # noqa: E402
 
 from labkit import metrics  # noqa: E402
 from labkit.data.synthetic import make_shapes  # noqa: E402

@@ -12,7 +12,7 @@ import pytest
 from coco_random import coco_to_lists, faster_coco_eval, pycocotools_eval, random_coco, shift_ann_ids
 from labkit import metrics as M
 
-pytest.importorskip("pycocotools")
+import pycocotools  # noqa: E402,F401  (the reference; a hard dependency: a broken install fails, never skips)
 TOL = 1e-6
 
 
@@ -100,7 +100,7 @@ def test_in_memory_equals_pycocotools():
     res = M.evaluate(G, D)
     np.testing.assert_allclose(res.stats, ref, atol=TOL, rtol=0)
     # torch tensors are accepted too
-    torch = pytest.importorskip("torch")
+    import torch
     Gt = [{k: torch.as_tensor(np.asarray(v)) for k, v in g.items()} for g in G]
     Dt = [{k: torch.as_tensor(np.asarray(v)) for k, v in d.items()} for d in D]
     np.testing.assert_allclose(M.evaluate(Gt, Dt).stats, ref, atol=TOL, rtol=0)
@@ -303,7 +303,7 @@ def test_voc_conventions_equal_devkit_rules(conv):
 # Ultralytics convention == ultralytics' own validator functions
 # ------------------------------------------------------------------------------------------------
 def test_ultralytics_convention_equals_ultralytics_val():
-    torch = pytest.importorskip("torch")
+    import torch
     from ultralytics.engine.validator import BaseValidator
     from ultralytics.utils.metrics import ap_per_class, box_iou
 
@@ -336,7 +336,7 @@ def test_ultralytics_convention_equals_ultralytics_val():
 
 
 def test_confusion_matrix_equals_ultralytics():
-    torch = pytest.importorskip("torch")
+    import torch
     from ultralytics.utils.metrics import ConfusionMatrix
 
     gt, dets = random_coco(41, n_images=40, n_classes=5, score_decimals=8, crowd_frac=0.0, many_dets_image=False)

@@ -124,7 +124,7 @@ def test_keras_adam_is_paper_adam_with_eps_divided_by_sqrt_one_minus_beta2_t():
 
 
 def test_paper_adam_matches_torch():
-    torch = pytest.importorskip("torch")
+    import torch
     rng = np.random.default_rng(2)
     g = rng.normal(size=(STEPS, 5))
     th0 = rng.normal(size=5)
@@ -214,7 +214,6 @@ def test_plateau_scheduler_matches_keras_callback():
 
 
 def test_ultralytics_cosine_is_keras_cosine_with_alpha_lrf():
-    pytest.importorskip("ultralytics")
     from ultralytics.utils.torch_utils import one_cycle
 
     lr0, lrf, epochs = 5e-4, 0.01, 150

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-tf = pytest.importorskip("tensorflow")
+import tensorflow as tf  # a hard dependency: a broken install fails, never skips
 
 from labkit.yolov1.data import (affine_boxes, affine_image, affine_images, load_image, make_dataset,  # noqa: E402
                                 python_generator_batches, random_affine, random_hsv, records_to_arrays,
@@ -92,7 +92,7 @@ def test_affine_moves_boxes_with_pixels(s, tx, ty):
 
 
 def test_affine_image_matches_scipy_reference():
-    ndi = pytest.importorskip("scipy.ndimage")
+    import scipy.ndimage as ndi
     rng = np.random.default_rng(0)
     img = rng.uniform(0, 255, (40, 40, 3)).astype(np.float32)
     s, tx, ty = 1.15, 0.1, -0.05

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-tf = pytest.importorskip("tensorflow")
+import tensorflow as tf  # a hard dependency: a broken install fails, never skips
 
 from labkit.yolov1.encode import (decode_predictions, decode_targets, encode_targets,  # noqa: E402
                                   encode_targets_tf)

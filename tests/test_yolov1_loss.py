@@ -4,7 +4,7 @@ import itertools
 import numpy as np
 import pytest
 
-tf = pytest.importorskip("tensorflow")
+import tensorflow as tf  # a hard dependency: a broken install fails, never skips
 
 from labkit.yolov1.loss import YoloLoss, YoloLossTerm, source_loss, yolo_loss_terms  # noqa: E402
 

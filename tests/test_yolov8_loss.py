@@ -12,7 +12,7 @@ import torch
 
 from labkit.yolov8 import DetectionLoss, LossGains, TaskAlignedAssigner, dfl_loss, from_ultralytics
 
-ultralytics = pytest.importorskip("ultralytics")
+import ultralytics  # noqa: E402,F401  # a hard dependency: a broken install fails, never skips
 from ultralytics.cfg import get_cfg  # noqa: E402
 from ultralytics.nn.tasks import DetectionModel  # noqa: E402
 from ultralytics.utils import loss as UL  # noqa: E402

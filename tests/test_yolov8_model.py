@@ -14,7 +14,7 @@ from labkit.yolov8 import SCALES, YOLOv8, convert_ultralytics_state_dict, from_u
 from labkit.yolov8.flops import PUBLISHED_FUSED, count_params, model_flops, scale_table
 from labkit.yolov8.model import LAYER_NAMES, scale_spec, ultralytics_head_outputs
 
-ultralytics = pytest.importorskip("ultralytics")
+import ultralytics  # noqa: E402  # a hard dependency: a broken install fails, never skips
 from ultralytics.nn.tasks import DetectionModel  # noqa: E402
 
 # Unfused parameter counts of Ultralytics' yaml-built models (nc=80): the comments of yolov8.yaml and

@@ -11,7 +11,7 @@ import torch
 
 from labkit.yolov8 import modules as L
 
-ultralytics = pytest.importorskip("ultralytics")
+import ultralytics  # noqa: E402,F401  # a hard dependency: a broken install fails, never skips
 from ultralytics.nn.modules import block as UB  # noqa: E402
 from ultralytics.nn.modules import conv as UC  # noqa: E402
 from ultralytics.nn.tasks import DetectionModel  # noqa: E402
