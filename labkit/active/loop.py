@@ -25,12 +25,15 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .pool import ManifestError, PoolManifest, atomic_write_text, caches_in, count_boxes, write_dataset_yaml
+from .pool import (ManifestError, PoolManifest, SimulatedAnnotator, atomic_write_text, caches_in, count_boxes,
+                   write_dataset_yaml)
 from .scoring import predict_pool, subset_indices
 from .strategies import Predictions, Random, Strategy, make_strategy
 
 __all__ = ["LoopConfig", "UltralyticsTrainer", "UltralyticsScorer", "SharedTrainer", "run_loop", "loop_steps",
-           "train_once", "train_full_pool", "run_experiment", "curves", "plot_label_efficiency"]
+           "train_once", "train_full_pool", "run_experiment", "curves", "plot_label_efficiency", "Protocol",
+           "PROTOCOLS", "protocol_plan", "load_yolo_data", "experiment_rows", "budget_report", "budget_verdict",
+           "paired_interval"]
 
 # settings that define a loop; a manifest made with other values of these cannot be resumed
 _IDENTITY = ("strategy", "how", "rounds", "budget", "initial", "epochs", "warm_start", "model", "imgsz", "seed",
@@ -237,13 +240,17 @@ def _check_budget(where: Path, n_pool: int, cfg: LoopConfig) -> None:
 def run_loop(workdir: str | Path, pool: Sequence[str], val: Sequence[str], names: Sequence[str],
              cfg: LoopConfig, trainer: Callable | None = None, scorer: Callable | None = None,
              strategy: Strategy | None = None, progress: bool = True, log: Callable[[str], None] | None = print,
-             on_train: Callable[[int, dict], None] | None = None) -> PoolManifest:
+             on_train: Callable[[int, dict], None] | None = None,
+             annotator: SimulatedAnnotator | None = None) -> PoolManifest:
     """Run (or resume) one loop in ``workdir``; returns the final :class:`PoolManifest`.
 
     ``workdir/manifest.json`` is the state. If it exists the loop resumes from its last completed step
     (its settings must match ``cfg``; a different pool or seed is an error, not a silent restart).
     Source images and labels are only read. ``on_train(round, metrics)`` is called after each round's training
     (e.g. to move a progress bar); ``progress`` shows the scorer's bar per selection step.
+
+    Labels are revealed by ``annotator`` (default a fresh :class:`~labkit.active.pool.SimulatedAnnotator`) for the
+    initial set and each selection only: no step of the loop reads an unselected image's labels.
     """
     workdir = Path(workdir)
     mpath = workdir / "manifest.json"
@@ -251,6 +258,7 @@ def run_loop(workdir: str | Path, pool: Sequence[str], val: Sequence[str], names
     trainer = trainer or UltralyticsTrainer(cfg)
     scorer = scorer or UltralyticsScorer(cfg, progress=progress)
     say = log or (lambda s: None)
+    annotator = annotator if annotator is not None else SimulatedAnnotator()
 
     if mpath.exists():
         m = PoolManifest.load(mpath)
@@ -269,7 +277,8 @@ def run_loop(workdir: str | Path, pool: Sequence[str], val: Sequence[str], names
     else:
         _check_budget(mpath, len(pool), cfg)
         # settings included in the first (atomic) write: a kill can never leave a manifest without them
-        m = PoolManifest.create(mpath, pool, val, names, initial=cfg.initial, seed=cfg.seed, config=cfg.identity())
+        m = PoolManifest.create(mpath, pool, val, names, initial=cfg.initial, seed=cfg.seed, config=cfg.identity(),
+                                annotator=annotator)
 
     while (step := _next_step(m, cfg.rounds)) is not None:
         r = m.current["round"]
@@ -311,7 +320,7 @@ def run_loop(workdir: str | Path, pool: Sequence[str], val: Sequence[str], names
                            else None)
             picked, scores = strategy.select(preds, cfg.budget, labelled_embeddings=lab_emb, rng=rng)
             sel = [cand[i] for i in picked]
-            m.add_round(sel, {c: s for c, s in zip(cand, scores)})
+            m.add_round(sel, {c: s for c, s in zip(cand, scores)}, annotator=annotator)
     return m
 
 
@@ -353,7 +362,8 @@ def run_experiment(root: str | Path, pool: Sequence[str], val: Sequence[str], na
                    trainer_factory: Callable | None = None, scorer_factory: Callable | None = None,
                    progress: bool = True, log=print, full_pool_seeds: int | None = None) -> dict:
     """Run every strategy with every seed (each its own resumable folder ``root/<strategy>-s<seed>``), plus
-    the whole-pool baseline; returns ``{"loops": {strategy: [table per seed]}, "full": [dict per seed]}``.
+    the whole-pool baseline; returns ``{"loops": {strategy: [table per seed]}, "full": [dict per seed], "seeds": [..]}``
+    (:func:`experiment_rows` turns it into long rows for :func:`budget_report`).
 
     Without a ``trainer_factory``, trainings are shared through :class:`SharedTrainer` (``root/trained``): the
     round-0 model of a seed is trained once for all strategies.
@@ -369,6 +379,7 @@ def run_experiment(root: str | Path, pool: Sequence[str], val: Sequence[str], na
     root = Path(root)
     out = {"loops": {}, "full": []}
     jobs = [(s, seed) for s in strategies for seed in seeds]
+    out["seeds"] = [int(x) for x in seeds]
     bar = tqdm(total=len(jobs) * (cfg.rounds + 1), desc="rounds trained", disable=not progress)
     for i, (s, seed) in enumerate(jobs):
         bar.set_postfix_str(f"{s} seed {seed}")
@@ -431,3 +442,343 @@ def plot_label_efficiency(result: dict, y: str = "map50", axes=None):
     axes[0].legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+# ------------------------------------------------------------------------------------------------
+# Protocols of the literature, and results as papers report them
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Protocol:
+    """A label-budget protocol: ``initial`` labelled images, then ``step`` more per round for ``rounds`` selection
+    rounds (``rounds + 1`` training cycles, the budgets a paper's table reports), over ``seeds`` initial splits. ``initial``/``step`` below 1 are fractions of the pool, else image counts. ``published``
+    holds the paper's own counts for its pool size (used when the pool has exactly that size: the papers round
+    their fractions their own way)."""
+
+    name: str
+    initial: float
+    step: float
+    rounds: int
+    seeds: tuple
+    data: str
+    source: str
+    published: dict = field(default_factory=dict)
+
+    def counts(self, n_pool: int) -> tuple[int, int]:
+        """``(initial, step)`` in images for a pool of ``n_pool`` images."""
+        if self.published and int(n_pool) == self.published["pool"]:
+            return self.published["initial"], self.published["step"]
+
+        def n(v):
+            return max(1, int(round(v * n_pool))) if v < 1 else int(v)
+        return n(self.initial), n(self.step)
+
+
+PROTOCOLS = {
+    "ppal-voc": Protocol(
+        "ppal-voc", 0.05, 0.025, 6, (0, 1, 2), "Pascal VOC07+12 trainval pool (16,551 images), VOC07 test for mAP50",
+        "PPAL, Yang et al., Plug and Play Active Learning for Object Detection, CVPR 2024 (github ChenhongyiYang/PPAL); "
+        "the same protocol as MI-AOD, Yuan et al., CVPR 2021 (github yuantn/MI-AOD): 5% + 2.5% per cycle, 7 cycles "
+        "(mAP at 5.0, 7.5, ..., 20.0%: 6 selection rounds), 3 initial splits", {"pool": 16551, "initial": 827, "step": 414}),
+    "coco": Protocol(
+        "coco", 0.02, 0.02, 4, (0, 1, 2), "COCO train2017 pool (118,287 images), val2017 for mAP50-95",
+        "PPAL, Yang et al., CVPR 2024 (github ChenhongyiYang/PPAL): 2% + 2% per cycle, 5 cycles "
+        "(mAP50-95 at 2, 4, ..., 10%: 4 selection rounds); 3 seeds here, as for VOC", {"pool": 118287, "initial": 2365, "step": 2365}),
+    "cpu-demo": Protocol(
+        "cpu-demo", 8, 8, 3, (0, 1, 2), "the synthetic shapes pool of notebook 07 (72 images, 48 val)",
+        "this course: the same shape as the papers' protocols (a random start, equal steps, 3 seeds) at a size a "
+        "2-core CPU runs in minutes; not comparable with published numbers"),
+}
+
+
+def protocol_plan(name: str, n_pool: int, initial: int = 0, budget: int = 0, rounds: int = 0,
+                  seeds: str | Sequence[int] = "") -> dict:
+    """The budgets of protocol ``name`` on a pool of ``n_pool`` images; non-zero ``initial``/``budget``/``rounds`` and a
+    non-empty ``seeds`` override the preset. Returns ``{"protocol", "initial", "budget", "rounds", "seeds",
+    "percent" (labelled % after each round), "source", "data"}``."""
+    from labkit.errors import UserError
+
+    if name not in PROTOCOLS:
+        raise UserError(f"unknown protocol {name!r}: use one of {', '.join(PROTOCOLS)}")
+    pr = PROTOCOLS[name]
+    ini, step = pr.counts(n_pool)
+    ini, step = int(initial) or ini, int(budget) or step
+    rnd = int(rounds) or pr.rounds
+    if isinstance(seeds, str):
+        seeds = [int(x) for x in seeds.split(",") if x.strip()]
+    seeds = list(seeds) or list(pr.seeds)
+    if ini + rnd * step > n_pool:
+        raise UserError(f"protocol {name}: {ini} + {rnd} x {step} images exceed the pool of {n_pool}")
+    return {"protocol": name, "initial": ini, "budget": step, "rounds": rnd, "seeds": seeds,
+            "percent": [100.0 * (ini + r * step) / n_pool for r in range(rnd + 1)], "source": pr.source,
+            "data": pr.data}
+
+
+def load_yolo_data(data_yaml: str | Path) -> tuple[list[str], list[str], list[str]]:
+    """``(pool, val, names)`` from an Ultralytics data yaml of **your own copy** of a data set (e.g. the ``VOC.yaml``
+    or ``coco.yaml`` layout): ``train`` becomes the pool, ``val`` the fixed val split. Entries may be folders of images,
+    ``.txt`` lists or lists of either, relative to the yaml's ``path``. Nothing is downloaded: a ``download`` key is
+    ignored, and a missing folder is an error naming it."""
+    import yaml
+
+    from labkit.errors import UserError
+
+    from .pool import IMG_SUFFIXES
+
+    data_yaml = Path(data_yaml).expanduser()
+    if not data_yaml.is_file():
+        raise UserError(f"DATA_YAML {data_yaml}: no such file; point it at the data yaml of your own copy")
+    d = yaml.safe_load(data_yaml.read_text()) or {}
+    root = Path(d.get("path") or data_yaml.parent).expanduser()
+    if not root.is_absolute():
+        root = (data_yaml.parent / root).resolve()
+
+    def images(entry) -> list[str]:
+        out: list[str] = []
+        for e in entry if isinstance(entry, (list, tuple)) else [entry]:
+            q = Path(e) if Path(e).is_absolute() else root / e
+            if q.is_dir():
+                out += sorted(str(f.resolve()) for f in q.rglob("*") if f.suffix.lower() in IMG_SUFFIXES)
+            elif q.is_file() and q.suffix == ".txt":
+                for line in q.read_text().split():
+                    f = Path(line) if Path(line).is_absolute() else root / line
+                    out.append(str(f.resolve()))
+            else:
+                raise UserError(f"{data_yaml}: {e!r} -> {q} is neither a folder of images nor a .txt list "
+                                "(nothing is downloaded: point 'path' at your own copy)")
+        return out
+
+    if "train" not in d or "val" not in d or "names" not in d:
+        raise UserError(f"{data_yaml}: needs 'train', 'val' and 'names'")
+    names = d["names"]
+    names = [names[k] for k in sorted(names)] if isinstance(names, dict) else list(names)
+    pool, val = images(d["train"]), images(d["val"])
+    vs = set(val)
+    return [p for p in pool if p not in vs], val, names
+
+
+def experiment_rows(result: dict, seeds: Sequence[int] | None = None) -> list[dict]:
+    """Long rows ``{"strategy", "SEED", "round", "images", "boxes", "map50", "map50_95"}`` from
+    :func:`run_experiment`'s result: one row per strategy, seed and round. A sweep over strategies x seeds (one
+    notebook run per point) gives the same rows from each point's tables; :func:`budget_report` takes either."""
+    seeds = list(seeds if seeds is not None else result.get("seeds") or [])
+    rows = []
+    for s, tables in result["loops"].items():
+        for i, t in enumerate(tables):
+            for r in t:
+                rows.append({"strategy": s, "SEED": seeds[i] if i < len(seeds) else i, **r})
+    return rows
+
+
+def _mean_std(values) -> tuple[float | None, float | None, int]:
+    """Mean, sample std (ddof=1; None below 2 values) and count: the statistics of ``labkit.sweep.aggregate``."""
+    v = [float(x) for x in values if x is not None and np.isfinite(x)]
+    if not v:
+        return None, None, 0
+    m = sum(v) / len(v)
+    sd = float(np.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1))) if len(v) > 1 else None
+    return m, sd, len(v)
+
+
+def _aggregate(rows: Sequence[dict], by: Sequence[str], values: Sequence[str]) -> list[dict]:
+    """Rows grouped by ``by``, each value as ``v_mean``, ``v_std``, ``v_n``, plus ``n``: the format of
+    ``labkit.sweep.aggregate`` over seeds (a tool-layer module that topic modules may not import; the tests check the
+    two agree)."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(tuple(r[k] for k in by), []).append(r)
+    out = []
+    for key, members in groups.items():
+        row = dict(zip(by, key))
+        row["n"] = len(members)
+        for v in values:
+            m, sd, n = _mean_std([x.get(v) for x in members])
+            if n:
+                row[f"{v}_mean"], row[f"{v}_std"], row[f"{v}_n"] = m, sd, n
+        out.append(row)
+    return out
+
+
+def paired_interval(diffs: Sequence[float], confidence: float = 0.95) -> dict:
+    """Mean of paired differences with a Student-t confidence interval: ``{"mean", "std", "n", "lo", "hi",
+    "per_seed"}``. With fewer than two pairs the interval is unbounded (one seed says nothing about the spread)."""
+    from scipy import stats
+
+    d = np.asarray(list(diffs), dtype=float)
+    n = len(d)
+    if n == 0:
+        return {"mean": None, "std": None, "n": 0, "lo": -np.inf, "hi": np.inf, "per_seed": []}
+    m = float(d.mean())
+    if n < 2:
+        return {"mean": m, "std": None, "n": 1, "lo": -np.inf, "hi": np.inf, "per_seed": d.tolist()}
+    sd = float(d.std(ddof=1))
+    h = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * sd / np.sqrt(n)
+    return {"mean": m, "std": sd, "n": n, "lo": m - h, "hi": m + h, "per_seed": d.tolist()}
+
+
+def _auc(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Area under a budget curve divided by its width: the mean mAP over the budget range (trapezoids)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if len(x) < 2 or not np.isfinite(y).all() or x[-1] <= x[0]:
+        return float(y[0]) if len(y) == 1 and np.isfinite(y[0]) else None
+    return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2) / (x[-1] - x[0]))
+
+
+def _reach(x, boxes, y, target) -> tuple[float | None, float | None]:
+    """First point of the curve (linear between rounds) where ``y`` reaches ``target``: ``(% images, boxes)``."""
+    for i in range(len(y)):
+        if y[i] is not None and y[i] >= target:
+            if i == 0 or y[i - 1] is None:
+                return float(x[i]), float(boxes[i])
+            f = (target - y[i - 1]) / (y[i] - y[i - 1])
+            return float(x[i - 1] + f * (x[i] - x[i - 1])), float(boxes[i - 1] + f * (boxes[i] - boxes[i - 1]))
+    return None, None
+
+
+_LABEL = {"map50": "mAP50", "map50_95": "mAP50-95"}
+
+
+def budget_report(rows: Sequence[dict], n_pool: int, full: Sequence[dict] | None = None, baseline: str = "random",
+                  metric: str = "map50", metrics: Sequence[str] = ("map50", "map50_95"), confidence: float = 0.95,
+                  plot: bool = True, axes=None) -> dict:
+    """Label-budget results as active-learning papers report them, from long rows (:func:`experiment_rows`, or one
+    row per strategy x seed x round from a sweep).
+
+    - **curves**: per strategy and round, % of the pool labelled, labelled boxes and each metric as mean, std (ddof=1)
+      and n over seeds (the ``v_mean``/``v_std``/``v_n`` format of ``labkit.sweep.aggregate``);
+    - **auc**: per strategy and seed, the area under each metric's curve over the budget range, divided by its width
+      (the mean mAP over the budgets);
+    - **paired**: per strategy, the difference of its area from ``baseline``'s on the same seed (same initial split),
+      with a Student-t ``confidence`` interval over seeds (:func:`paired_interval`);
+    - **reach**: labels (% images and boxes) at which the mean curve first reaches 90% and 95% of the full-pool mAP
+      (mean of ``full``'s runs), linear between rounds; None when not reached;
+    - **table**: one row per strategy with the papers' columns: the ``metric`` at every budget (mean ± std), the area
+      under each curve, the paired difference vs ``baseline`` with its interval, and the labels to 90% / 95% of full;
+    - **fig**: each metric against % of images labelled (error bars: std over seeds) with labelled boxes on a second
+      axis (mean over strategies and seeds at each budget), the full-pool mAP as a dotted line (``plot=False``: None).
+    """
+    import pandas as pd
+
+    rows = [dict(r) for r in rows]
+    strategies = list(dict.fromkeys(r["strategy"] for r in rows))
+    for r in rows:
+        r["percent"] = 100.0 * r["images"] / n_pool
+    curves = _aggregate(rows, ["strategy", "round"], ["percent", "images", "boxes", *metrics])
+    by_s: dict[str, list[dict]] = {s: sorted([c for c in curves if c["strategy"] == s], key=lambda c: c["round"])
+                                   for s in strategies}
+    auc: dict = {}
+    for s in strategies:
+        for seed in dict.fromkeys(r["SEED"] for r in rows if r["strategy"] == s):
+            t = sorted((r for r in rows if r["strategy"] == s and r["SEED"] == seed), key=lambda r: r["round"])
+            auc.setdefault(s, {})[seed] = {m: _auc([r["percent"] for r in t], [np.nan if r[m] is None else r[m]
+                                                                                for r in t]) for m in metrics}
+    paired: dict = {}
+    if baseline in auc:
+        for s in strategies:
+            if s == baseline:
+                continue
+            common = [sd for sd in auc[s] if sd in auc[baseline]]
+            paired[s] = {m: paired_interval([auc[s][sd][m] - auc[baseline][sd][m] for sd in common
+                                             if auc[s][sd][m] is not None and auc[baseline][sd][m] is not None],
+                                            confidence) for m in metrics}
+    full = list(full or [])
+    full_map = {m: _mean_std([f.get(m) for f in full])[0] for m in metrics}
+    reach: dict = {}
+    for s, cs in by_s.items():
+        for frac in (0.90, 0.95):
+            for m in metrics:
+                tgt = None if full_map[m] is None else frac * full_map[m]
+                reach.setdefault(s, {})[(m, frac)] = (None, None) if tgt is None else _reach(
+                    [c["percent_mean"] for c in cs], [c["boxes_mean"] for c in cs],
+                    [c.get(f"{m}_mean") for c in cs], tgt)
+
+    def ms(c, m):
+        if f"{m}_mean" not in c:
+            return ""
+        sd = c.get(f"{m}_std")
+        return f"{c[f'{m}_mean']:.3f} ± {'-' if sd is None else f'{sd:.3f}'}"
+
+    def reach_text(s, m, frac):
+        x, b = reach[s][(m, frac)]
+        if full_map[m] is None:
+            return "n/a (no full-pool run)"
+        if x is None:
+            return f"> {by_s[s][-1]['percent_mean']:.1f}%"
+        return f"{x:.1f}% ({b:.0f} boxes)"
+
+    lab = _LABEL.get(metric, metric)
+    table = []
+    for s in strategies:
+        row = {"strategy": s, "seeds": max(c["n"] for c in by_s[s])}
+        for c in by_s[s]:
+            row[f"{lab} @ {c['percent_mean']:.1f}%"] = ms(c, metric)
+        for m in metrics:
+            a = _mean_std([auc[s][sd][m] for sd in auc[s]])
+            row[f"AUC {_LABEL.get(m, m)}"] = "" if a[0] is None else (
+                f"{a[0]:.3f} ± {'-' if a[1] is None else f'{a[1]:.3f}'}")
+        for m in metrics:
+            p = paired.get(s, {}).get(m)
+            key = f"Δ AUC {_LABEL.get(m, m)} vs {baseline} [{confidence:.0%} CI]"
+            row[key] = "—" if p is None else (
+                f"{p['mean']:+.3f} [{p['lo']:+.3f}, {p['hi']:+.3f}]" if np.isfinite(p["lo"]) else
+                f"{p['mean']:+.3f} [n={p['n']}: no interval]")
+        for frac in (0.90, 0.95):
+            row[f"labels to {frac:.0%} of full {lab}"] = reach_text(s, metric, frac)
+        table.append(row)
+    out = {"curves": curves, "auc": auc, "paired": paired, "reach": reach, "full": full_map, "n_pool": n_pool,
+           "baseline": baseline, "metric": metric, "confidence": confidence, "strategies": strategies,
+           "table": pd.DataFrame(table).set_index("strategy"), "fig": None}
+    if plot:
+        out["fig"] = _plot_budget(out, metrics, axes)
+    return out
+
+
+def _plot_budget(rep: dict, metrics: Sequence[str], axes=None):
+    import matplotlib.pyplot as plt
+
+    from labkit.viz import colour
+
+    if axes is None:
+        fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
+        axes = axes[0]
+    fig = axes[0].figure
+    allc = rep["curves"]
+    rounds = sorted({c["round"] for c in allc})
+    xs = [float(np.mean([c["percent_mean"] for c in allc if c["round"] == r])) for r in rounds]
+    bx = [float(np.mean([c["boxes_mean"] for c in allc if c["round"] == r])) for r in rounds]
+    for ax, m in zip(axes, metrics):
+        for i, s in enumerate(rep["strategies"]):
+            cs = sorted([c for c in allc if c["strategy"] == s and f"{m}_mean" in c], key=lambda c: c["round"])
+            style = dict(color="black", linestyle="--") if s == rep["baseline"] else dict(color=colour(i))
+            ax.errorbar([c["percent_mean"] for c in cs], [c[f"{m}_mean"] for c in cs],
+                        yerr=[c[f"{m}_std"] or 0.0 for c in cs], marker="o", capsize=3,
+                        label=f"{s} (n={max(c['n'] for c in cs)})", **style)
+        if rep["full"].get(m) is not None:
+            ax.axhline(rep["full"][m], color="grey", linestyle=":", label="full pool")
+        ax.set_xlabel("% of pool images labelled")
+        ax.set_ylabel(f"val {_LABEL.get(m, m)} (mean ± std over seeds)")
+        ax.grid(alpha=0.3)
+        top = ax.twiny()
+        top.set_xlim(ax.get_xlim())
+        top.set_xticks(xs)
+        top.set_xticklabels([f"{b:.0f}" for b in bx], fontsize=8)
+        top.set_xlabel("labelled boxes (mean over strategies and seeds)", fontsize=8)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def budget_verdict(report: dict, metric: str | None = None) -> tuple[str, bool, str]:
+    """``(claim, ok, detail)``: no strategy beats the baseline beyond the confidence interval of its paired difference
+    in area under the budget curve (``metric``, default the report's). ``ok`` is False as soon as one strategy's whole
+    interval lies above zero; the detail gives every strategy's mean difference and interval."""
+    metric = metric or report["metric"]
+    ahead = [s for s, p in report["paired"].items() if p[metric]["n"] >= 2 and p[metric]["lo"] > 0]
+    parts = []
+    for s, p in report["paired"].items():
+        q = p[metric]
+        iv = f"[{q['lo']:+.3f}, {q['hi']:+.3f}]" if np.isfinite(q["lo"]) else "[no interval]"
+        parts.append(f"{s} {q['mean']:+.3f} {iv}" if q["mean"] is not None else f"{s} no pairs")
+    n = max((p[metric]["n"] for p in report["paired"].values()), default=0)
+    claim = f"no strategy beats {report['baseline']} on the area under the budget curve beyond the interval over seeds"
+    return (claim, not ahead, f"paired {_LABEL.get(metric, metric)} area vs {report['baseline']}, "
+            f"{report['confidence']:.0%} CI over {n} seeds: " + "; ".join(parts))

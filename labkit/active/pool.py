@@ -28,7 +28,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-__all__ = ["ManifestError", "PoolManifest", "atomic_write_text", "label_path", "count_boxes", "checksums",
+__all__ = ["ManifestError", "PoolManifest", "SimulatedAnnotator", "atomic_write_text", "label_path", "count_boxes",
+           "checksums",
            "write_dataset_yaml", "caches_in"]
 
 VERSION = 1
@@ -160,6 +161,51 @@ def count_boxes(images: Iterable[str | os.PathLike]) -> int:
     return n
 
 
+class SimulatedAnnotator:
+    """The annotator of a simulated loop: it reveals the labels of the images it is asked to label, and only those.
+
+    The pool's label files exist on disk (the data are fully annotated), but an active-learning experiment must behave
+    as if they did not: a strategy that peeks at an unselected image's labels, or a box count taken over the whole
+    pool, would be cheating. :class:`PoolManifest` asks the annotator for the labels of the initial set and of each
+    round's selection; nothing else in the loop opens a pool label (Ultralytics reads the labels of the round's
+    training list, which are all revealed, and those of the val split). ``reads`` lists every label file it opened,
+    ``ledger`` the cost of each request in images and in boxes (the cost that matters for detection: boxes).
+    """
+
+    def __init__(self, label_rule=None):
+        self.label_rule = label_rule or label_path
+        self.reads: list[str] = []
+        self.ledger: list[dict] = []
+        self._boxes: dict[str, int] = {}
+
+    def annotate(self, images: Iterable[str | os.PathLike]) -> int:
+        """Label ``images`` (reveal their label files); returns the number of boxes in them and records the cost."""
+        n = 0
+        imgs = [str(p) for p in images]
+        for im in imgs:
+            if im not in self._boxes:
+                lp = self.label_rule(im)
+                self.reads.append(str(lp))
+                self._boxes[im] = (sum(1 for line in Path(lp).read_text().splitlines() if line.strip())
+                                   if Path(lp).is_file() else 0)
+            n += self._boxes[im]
+        self.ledger.append({"images": len(imgs), "boxes": n})
+        return n
+
+    def boxes(self, images: Iterable[str | os.PathLike]) -> int:
+        """Boxes in already-revealed ``images``; asking about an image that was never labelled is an error."""
+        imgs = [str(p) for p in images]
+        hidden = [p for p in imgs if p not in self._boxes]
+        if hidden:
+            raise ManifestError(f"{hidden[0]} was never labelled: its labels are not revealed")
+        return sum(self._boxes[p] for p in imgs)
+
+    @property
+    def cost(self) -> dict:
+        """Total cost so far: ``{"images", "boxes"}``."""
+        return {"images": sum(r["images"] for r in self.ledger), "boxes": sum(r["boxes"] for r in self.ledger)}
+
+
 def checksums(files: Iterable[str | os.PathLike]) -> dict[str, str]:
     """SHA-256 of each file (used by the tests to prove the loop never modifies the sources)."""
     out = {}
@@ -206,10 +252,11 @@ class PoolManifest:
     @classmethod
     def create(cls, path: str | os.PathLike, pool: Sequence[str | os.PathLike], val: Sequence[str | os.PathLike],
                names: Sequence[str], initial: int, seed: int = 0, check_files: bool = True,
-               config: dict | None = None) -> "PoolManifest":
+               config: dict | None = None, annotator: SimulatedAnnotator | None = None) -> "PoolManifest":
         """Start a new pool: ``initial`` images drawn at random (``seed``) are labelled in round 0.
 
-        ``config`` (the loop's settings, stored under ``"config"``) is part of the manifest from its first write:
+        ``annotator`` (a :class:`SimulatedAnnotator`) reveals the labels of the initial set (default: their label files
+        are counted directly, which reads the same files). ``config`` (the loop's settings, stored under ``"config"``) is part of the manifest from its first write:
         the file is written whole, in one atomic write, so a kill at any moment leaves either no manifest or a
         complete one that can be resumed.
 
@@ -245,7 +292,7 @@ class PoolManifest:
         if config is not None:
             data["config"] = dict(config)
         m = cls(path, data)
-        m._append_round(labelled)
+        m._append_round(labelled, annotator.annotate(labelled) if annotator is not None else None)
         m.save()
         return m
 
@@ -382,13 +429,13 @@ class PoolManifest:
         """Write the manifest atomically (tmp file + ``os.replace``)."""
         return atomic_write_text(self.path, json.dumps(self.data, indent=1))
 
-    def _append_round(self, labelled: Sequence[str]) -> None:
+    def _append_round(self, labelled: Sequence[str], n_boxes: int | None = None) -> None:
         lab = set(labelled)
         self.data["rounds"].append({
             "round": len(self.data["rounds"]),
             "labelled": [p for p in self.pool if p in lab],
             "unlabelled": [p for p in self.pool if p not in lab],
-            "n_boxes": count_boxes(labelled),
+            "n_boxes": count_boxes(labelled) if n_boxes is None else int(n_boxes),
             "metrics": None, "weights": None, "selected": None, "scores": None,
         })
 
@@ -398,8 +445,12 @@ class PoolManifest:
         self.current["weights"] = None if weights is None else str(weights)
         self.save()
 
-    def add_round(self, selected: Sequence[str], scores: dict | None = None) -> dict:
-        """Label ``selected`` (unlabelled images of the current round): record them and open the next round; saves."""
+    def add_round(self, selected: Sequence[str], scores: dict | None = None,
+                  annotator: SimulatedAnnotator | None = None) -> dict:
+        """Label ``selected`` (unlabelled images of the current round): record them and open the next round; saves.
+
+        With an ``annotator`` only the selected images' labels are revealed (the labelled boxes so far are the last
+        round's count plus theirs)."""
         sel = list(selected)
         unl = set(self.unlabelled)
         bad = [s for s in sel if s not in unl]
@@ -412,7 +463,8 @@ class PoolManifest:
             raise ManifestError(f"{self.path}: empty selection")
         self.current["selected"] = sel
         self.current["scores"] = None if scores is None else {k: float(v) for k, v in scores.items()}
-        self._append_round(self.labelled + sel)
+        new_boxes = None if annotator is None else self.current["n_boxes"] + annotator.annotate(sel)
+        self._append_round(self.labelled + sel, new_boxes)
         self.save()
         return self.current
 

@@ -27,7 +27,8 @@ import numpy as np
 __all__ = [
     "Predictions", "aggregate", "binary_entropy", "gaussian_score", "least_confidence", "class_entropy",
     "class_margin", "k_center_greedy", "match_committee", "committee_disagreement", "Strategy", "Random",
-    "Uncertainty", "CoreSet", "QueryByCommittee", "Hybrid", "STRATEGIES", "make_strategy", "AGGREGATIONS",
+    "Uncertainty", "CoreSet", "QueryByCommittee", "Hybrid", "PPAL", "kmeans_pp", "class_difficulty",
+    "category_descriptors", "STRATEGIES", "make_strategy", "AGGREGATIONS",
     "gaps_to_random", "random_baseline_verdict", "hard_easy_scores", "hard_easy_verdicts",
 ]
 
@@ -408,6 +409,122 @@ class Hybrid(Strategy):
         return cand[pick], s
 
 
+def kmeans_pp(embeddings, k: int, centres=None, rng: np.random.Generator | None = None) -> np.ndarray:
+    """k-means++ seeding (Arthur & Vassilvitskii 2007) as a batch selector: each pick is drawn with probability
+    proportional to its squared distance to the nearest centre so far (``centres``, e.g. the labelled images, and the
+    earlier picks). Unlike k-center greedy, an outlier is likely but not certain to be picked. Returns indices in pick
+    order; deterministic given ``rng``."""
+    x = np.asarray(embeddings, dtype=np.float64)
+    n, k = len(x), int(k)
+    if k > n:
+        raise ValueError(f"k-means++: asked for {k} points out of {n}")
+    rng = rng if rng is not None else np.random.default_rng(0)
+    picked: list[int] = []
+    if centres is not None and len(centres):
+        c = np.asarray(centres, dtype=np.float64)
+        d2 = ((x[:, None, :] - c[None, :, :]) ** 2).sum(-1).min(axis=1)
+    else:
+        d2 = np.full(n, np.inf)
+    while len(picked) < k:
+        w = np.where(np.isfinite(d2), d2, 1.0)
+        w[picked] = 0.0
+        tot = w.sum()
+        if tot <= 0:  # every remaining point sits on a centre: uniform among the rest
+            w = np.ones(n)
+            w[picked] = 0.0
+            tot = w.sum()
+        i = int(rng.choice(n, p=w / tot))
+        picked.append(i)
+        d2 = np.minimum(d2, ((x - x[i]) ** 2).sum(1))
+    return np.asarray(picked, dtype=np.int64)
+
+
+def class_difficulty(probs: Sequence[np.ndarray]) -> np.ndarray:
+    """Per-class difficulty over a scored pool: ``1 - mean top sigmoid`` of the boxes predicted as each class,
+    normalised to mean 1 over the classes that occur (a class never predicted gets the largest weight seen).
+
+    PPAL's difficulty calibration learns class-wise difficulty coefficients during training; this reads them off the
+    current model's predictions instead (no change to the trainer), so a class the model is least sure of weighs
+    most."""
+    nc = next((p.shape[1] for p in probs if np.asarray(p).size), 1)
+    tot, cnt = np.zeros(nc), np.zeros(nc)
+    for p in probs:
+        p = np.asarray(p, dtype=np.float64).reshape(-1, nc)
+        if len(p):
+            c = p.argmax(1)
+            np.add.at(tot, c, p.max(1))
+            np.add.at(cnt, c, 1)
+    seen = cnt > 0
+    d = np.ones(nc)
+    if seen.any():
+        d[seen] = 1.0 - tot[seen] / cnt[seen]
+        d[~seen] = d[seen].max()
+    m = d.mean()
+    return d / m if m > 0 else np.ones(nc)
+
+
+def category_descriptors(preds: Predictions) -> np.ndarray:
+    """Category-conditioned image descriptors: the image embedding once per class, scaled by how strongly that class is
+    present in the image (its largest box sigmoid). Two images are then close only if they look alike **and** hold the
+    same classes -- the spirit of PPAL's category-conditioned matching similarity, which matches box (RoI) features
+    class by class; here whole-image embeddings stand in for the RoI features."""
+    x = _embeddings(preds)
+    nc = next((p.shape[1] for p in preds.probs if np.asarray(p).size), 1)
+    pres = np.array([np.asarray(p, dtype=np.float64).reshape(-1, nc).max(0) if np.asarray(p).size else np.zeros(nc)
+                     for p in preds.probs])
+    x = x / (np.linalg.norm(x, axis=1, keepdims=True) + EPS)
+    return (pres[:, :, None] * x[:, None, :]).reshape(len(x), -1)
+
+
+class PPAL(Strategy):
+    """PPAL-style two stages (Yang et al., CVPR 2024): a **difficulty-calibrated uncertainty** pre-pool of ``factor * k``
+    images (each box's binary entropy weighted by its class's difficulty, :func:`class_difficulty`, aggregated per image
+    with ``how``), then **diversity** inside it: k-means++ seeding over category-conditioned descriptors
+    (:func:`category_descriptors`), the labelled images as existing centres.
+
+    Simplified from the paper: class difficulty is read off the current predictions (not learned during training) and
+    image embeddings stand in for box RoI features in the matching similarity."""
+
+    needs_embeddings = True
+
+    def __init__(self, how: str = "sum", factor: float = 4.0, topk: int = 3, empty: float = 1.0):
+        if how not in AGGREGATIONS:
+            raise ValueError(f"unknown aggregation {how!r}: use one of {AGGREGATIONS}")
+        self.how, self.factor, self.topk, self.empty = how, factor, topk, empty
+        self.name = "ppal" if how == "sum" else f"ppal-{how}"
+
+    def score(self, preds, rng=None):
+        w = class_difficulty(preds.probs)
+        out = []
+        for p in preds.probs:
+            p = np.asarray(p, dtype=np.float64)
+            if p.size == 0:
+                out.append(float(self.empty))
+                continue
+            p = p.reshape(len(p), -1)
+            u = binary_entropy(p.max(1)) * w[p.argmax(1)]
+            out.append(aggregate(u, self.how, self.topk, self.empty))
+        return np.asarray(out)
+
+    def select(self, preds, k, labelled_embeddings=None, rng=None):
+        _check_k(k, len(preds))
+        rng = rng if rng is not None else np.random.default_rng(0)
+        s = self.score(preds, rng)
+        m = min(len(preds), max(k, int(np.ceil(self.factor * k))))
+        cand = _top(s, m, rng)
+        desc = category_descriptors(preds)
+        centres = None
+        if labelled_embeddings is not None and len(labelled_embeddings):
+            # the labelled images' classes are unknown to the strategy without reading labels: condition them on
+            # every class equally (their embedding, unit norm, in each class block, scaled by 1/sqrt(nc))
+            nc = desc.shape[1] // _embeddings(preds).shape[1]
+            c = np.asarray(labelled_embeddings, dtype=np.float64)
+            c = c / (np.linalg.norm(c, axis=1, keepdims=True) + EPS)
+            centres = np.tile(c, (1, nc)) / np.sqrt(nc)
+        pick = kmeans_pp(desc[cand], k, centres=centres, rng=rng)
+        return cand[pick], s
+
+
 STRATEGIES = {
     "random": lambda **kw: Random(),
     "least_confidence": lambda **kw: Uncertainty("least_confidence", **kw),
@@ -418,12 +535,13 @@ STRATEGIES = {
     "coreset": lambda **kw: CoreSet(),
     "qbc": lambda **kw: QueryByCommittee(**kw),
     "hybrid": lambda **kw: Hybrid(Uncertainty("binary_entropy", **kw)),
+    "ppal": lambda **kw: PPAL(**kw),
 }
 
 
 def make_strategy(name: str, **kwargs) -> Strategy:
     """A strategy by name: ``random``, ``least_confidence``, ``binary_entropy``, ``gaussian``, ``entropy``,
-    ``margin``, ``coreset``, ``qbc``, ``hybrid``; ``kwargs`` (e.g. ``how="topk"``) go to its constructor.
+    ``margin``, ``coreset``, ``qbc``, ``hybrid``, ``ppal``; ``kwargs`` (e.g. ``how="topk"``) go to its constructor.
 
     A suffix names the aggregation and overrides ``how``: ``"least_confidence-min"`` is
     ``make_strategy("least_confidence", how="min")``. ``random`` and ``coreset`` take no aggregation.
