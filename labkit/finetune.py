@@ -250,29 +250,56 @@ def train(data, model="yolov8n.pt", name: str = "run", epochs: int = 10, imgsz: 
             safe loading refuses: see :mod:`labkit.weights`).
         extra: any other Ultralytics training argument (``mosaic``, ``warmup_epochs``, ``plots`` …).
     """
-    from labkit import env, weights
+    from labkit import ddp_launch, env, weights
     from labkit.runner import new_run_dir
 
     env.configure_offline()
     enable_tensorboard(tensorboard)
+    device = parse_device(device)
+    base = new_run_dir(kind, root=run_root)  # runs/<kind>/<timestamp>[-N], created atomically: never reused
+    run_dir = base / re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+    params = dict(epochs=epochs, imgsz=imgsz, batch=batch, optimizer=optimizer, lr0=lr0, lrf=lrf, cos_lr=cos_lr,
+                  weight_decay=weight_decay, patience=patience, seed=seed, freeze=freeze, workers=workers)
+    args = dict(data=str(data), device=device, project=str(run_dir.parent), name=run_dir.name,
+                exist_ok=True, verbose=verbose, plots=extra.pop("plots", False), **params, **extra)
+    if nbs is not None:
+        args["nbs"] = int(nbs)
+    run_params = {**params, "model": str(model), "epochs_asked": epochs}
+    if ddp_launch.needs_subprocess(device):
+        # Several GPUs: Ultralytics' DDP relaunches a script, which cannot happen inside a kernel; the training runs
+        # in a fresh process (labkit.ddp_launch) and writes into the same run folder.
+        print(f"labkit: DEVICE={device!r}: training with DDP in a subprocess (python -m labkit.ddp_launch)")
+        out = ddp_launch.train(_ddp_model(model), args, workdir=base / f".ddp-{run_dir.name}")
+        return Run(name=name, dir=run_dir, params=run_params, final=dict(out.get("metrics") or {}))
     m = env.yolo_model(str(model), verbose=True, trust_weights=trust_weights) if not isinstance(model, Path) else None
     if m is None:
         from ultralytics import YOLO
 
         with weights.trusted(trust_weights):
             m = YOLO(str(model))
-    base = new_run_dir(kind, root=run_root)  # runs/<kind>/<timestamp>[-N], created atomically: never reused
-    run_dir = base / re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
-    params = dict(epochs=epochs, imgsz=imgsz, batch=batch, optimizer=optimizer, lr0=lr0, lrf=lrf, cos_lr=cos_lr,
-                  weight_decay=weight_decay, patience=patience, seed=seed, freeze=freeze, workers=workers)
-    args = dict(data=str(data), device=parse_device(device), project=str(run_dir.parent), name=run_dir.name,
-                exist_ok=True, verbose=verbose, plots=extra.pop("plots", False), **params, **extra)
-    if nbs is not None:
-        args["nbs"] = int(nbs)
     with quiet_ultralytics(not verbose), weights.trusted(trust_weights):
         res = m.train(**args)
     final = dict(getattr(res, "results_dict", {}) or {}) if res is not None else {}
-    return Run(name=name, dir=run_dir, params={**params, "model": str(model), "epochs_asked": epochs}, final=final)
+    return Run(name=name, dir=run_dir, params=run_params, final=final)
+
+
+def _ddp_model(model) -> str:
+    """What the DDP subprocess loads: a checkpoint path, a yaml, or a ``.pt`` name resolved to the local file.
+
+    A ``.pt`` name without a local file becomes its yaml (random init, with the same notice as
+    :func:`labkit.env.yolo_model`): the child never downloads.
+    """
+    from labkit import env
+
+    text = str(model)
+    if isinstance(model, Path) or not text.endswith(".pt") or Path(text).is_file():
+        return text
+    local = env._find_local_weights(text)
+    if local is not None:
+        return str(local)
+    yaml_name = Path(text).with_suffix(".yaml").name
+    print(f"labkit: pretrained {text} not available locally; the DDP run builds {yaml_name} (random init)")
+    return yaml_name
 
 
 # ----------------------------------------------------------------------------------------------

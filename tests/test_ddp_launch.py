@@ -45,3 +45,37 @@ def test_train_round_trip_through_child(tmp_path, monkeypatch, capsys):
         dl.train("m", {"device": "0,1", "boom": True}, workdir=tmp_path / "w2", target="faketrainer:fit", stream=False)
     with pytest.raises(dl.UserError, match="plain values"):
         dl.write_spec(tmp_path / "w3", {"x": object()})
+
+
+def test_finetune_train_uses_the_subprocess_for_several_gpus(tmp_path, monkeypatch, capsys):
+    """labkit.finetune.train with DEVICE "0,1" hands the whole Ultralytics call to ddp_launch.train (never building the
+    model in the kernel) and returns its metrics; one device trains in the kernel. Catches: the multi-GPU path not
+    wired (Ultralytics' DDP would then try to relaunch the notebook), a .pt name the child would download."""
+    from labkit import env, finetune
+
+    calls = []
+    monkeypatch.setattr(dl, "train", lambda model, kwargs, workdir=None: calls.append((model, kwargs, workdir))
+                        or {"save_dir": kwargs["project"], "metrics": {"metrics/mAP50(B)": 0.5}})
+    monkeypatch.setattr(finetune, "parse_device", lambda device, verbose=True: str(device))
+    monkeypatch.setattr(finetune, "enable_tensorboard", lambda on=True, verbose=True: False)
+
+    def no_kernel_model(*a, **k):
+        raise AssertionError("the model must not be built in the kernel for DDP")
+
+    monkeypatch.setattr(env, "yolo_model", no_kernel_model)
+    monkeypatch.setattr(env, "_find_local_weights", lambda name: None)
+    data = tmp_path / "data.yaml"
+    data.write_text("path: .\n")
+    run = finetune.train(data, model="yolov8n.pt", name="stage1", epochs=2, device="0,1", run_root=tmp_path, nbs=4)
+    (model, kwargs, workdir), = calls
+    assert model == "yolov8n.yaml"  # no local weights: the child builds the architecture, never downloads
+    assert kwargs["device"] == "0,1" and kwargs["data"] == str(data) and kwargs["epochs"] == 2 and kwargs["nbs"] == 4
+    assert kwargs["name"] == "stage1" and run.dir == tmp_path.joinpath(kwargs["project"], "stage1")
+    assert run.final == {"metrics/mAP50(B)": 0.5} and "DDP in a subprocess" in capsys.readouterr().out
+    json.dumps(kwargs)  # the spec must be plain JSON
+    best = tmp_path / "best.pt"
+    best.write_bytes(b"")
+    finetune.train(data, model=best, device="0,1", run_root=tmp_path)
+    assert calls[-1][0] == str(best)
+    with pytest.raises(AssertionError, match="must not be built"):  # one device: the kernel path, as before
+        finetune.train(data, model="yolov8n.pt", device="0", run_root=tmp_path)
