@@ -34,14 +34,14 @@ def draw_boxes(ax, boxes_xyxy, labels=None, scores=None, class_names: Sequence[s
 
 
 def read_yolo_labels(label_file: Path, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """Read a YOLO label txt into (classes, xyxy pixel boxes)."""
-    rows = [line.split() for line in Path(label_file).read_text().splitlines() if line.strip()] if Path(label_file).exists() else []
-    if not rows:
-        return np.zeros(0, int), np.zeros((0, 4))
-    a = np.array(rows, dtype=float)
+    """Read a YOLO label txt (:func:`labkit.data.formats.read_yolo_txt`) into (classes, xyxy pixel boxes);
+    a missing file means no objects."""
+    from labkit.data.formats import read_yolo_txt
+
+    a = read_yolo_txt(label_file) if Path(label_file).exists() else np.zeros((0, 5))
     cls, (xc, yc, w, h) = a[:, 0].astype(int), a[:, 1:5].T
     boxes = np.stack([(xc - w / 2) * width, (yc - h / 2) * height, (xc + w / 2) * width, (yc + h / 2) * height], 1)
-    return cls, boxes
+    return cls, boxes.reshape(-1, 4)
 
 
 def show_yolo_samples(images: Sequence[Path], class_names: Sequence[str], ncols: int = 4, size: float = 2.6):

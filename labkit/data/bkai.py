@@ -56,6 +56,8 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from labkit.data.formats import list_images, write_data_yaml
+
 __all__ = [
     "NAMINGS", "DONT_CARE_POLICIES", "VINTEXT_SPLITS", "BKAIFormatError", "parse_line", "read_gt",
     "image_size", "exif_orientation", "orient_points", "detect_naming", "label_key", "label_file", "convert",
@@ -66,7 +68,6 @@ NAMINGS = ("auto", "vintext", "bkai2022")
 DONT_CARE_POLICIES = ("keep", "drop", "ignore")
 #: VinText folder → YOLO split
 VINTEXT_SPLITS = {"train": "train_images", "val": "test_image", "test": "unseen_test_images"}
-IMG_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 DROP_REASONS = ("dont_care", "outside_image", "degenerate")
 
 
@@ -453,10 +454,6 @@ def _process(img_path: Path, label_path: Path, out_img: Path, out_lbl: Path, fmt
     return res
 
 
-def _list_images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMG_SUFFIXES and p.is_file())
-
-
 def convert(splits: Mapping[str, str | os.PathLike], labels_dir, out, naming: str = "auto", fmt: str = "box",
             dont_care: str = "keep", min_size: float = 1.0, exif_labels: str = "stored", link: str = "copy",
             workers: int | None = None, strict: bool = False, overwrite: bool = False,
@@ -516,7 +513,7 @@ def convert(splits: Mapping[str, str | os.PathLike], labels_dir, out, naming: st
             raise FileExistsError(f"output folder {out} is not empty; choose a fresh folder or pass overwrite=True")
         shutil.rmtree(out)
 
-    images = {name: _list_images(d) for name, d in split_dirs.items()}
+    images = {name: list_images(d, recursive=False) for name, d in split_dirs.items()}
     if naming == "auto":
         naming = detect_naming(p.name for ims in images.values() for p in ims)
     all_labels = [p for ps in _label_files(labels_dir).values() for p in ps]
@@ -591,20 +588,10 @@ def convert(splits: Mapping[str, str | os.PathLike], labels_dir, out, naming: st
     report.truncated_jpegs.sort()
     report.images_without_labels.sort()
     names = ["text"] + (["dont_care"] if dont_care == "ignore" else [])
-    _write_data_yaml(out, list(split_dirs), names)
+    write_data_yaml(out / "data.yaml", out.resolve(), list(split_dirs), names,
+                    "BKAI/VinText converted by labkit.data.bkai (never redistribute the data)")
     report.to_json(out / "report.json")
     return report
-
-
-def _write_data_yaml(out: Path, splits: Sequence[str], names: Sequence[str]) -> None:
-    lines = ["# BKAI/VinText converted by labkit.data.bkai (never redistribute the data)",
-             f"path: {out.resolve()}"]
-    for s in splits:
-        lines.append(f"{s}: images/{s}")
-    lines.append(f"nc: {len(names)}")
-    lines.append("names:")
-    lines += [f"  {i}: {n}" for i, n in enumerate(names)]
-    (out / "data.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def convert_vintext(root, out, splits: Mapping[str, str] | None = None, **kwargs) -> ConvertReport:

@@ -5,11 +5,8 @@ Formats:
 
 * **COCO** ``bbox`` = ``[x, y, w, h]`` in pixels (top-left corner); category ids are the paper's
   91-id scheme for COCO itself (80 used, with gaps), anything for custom sets.
-* **YOLO** txt, one file per image, one row per object: ``class cx cy w h`` normalised to [0, 1]
-  by the image width/height; prediction files (``save_txt=True, save_conf=True``) add a
-  ``confidence`` column: ``class cx cy w h conf``.
-* **VOC** XML: ``<size><width/><height/></size>`` and ``<object><name/><difficult/><bndbox>
-  <xmin/><ymin/><xmax/><ymax/></bndbox></object>`` with **1-based inclusive pixel indices**.
+* **YOLO** txt and **VOC** XML: read by :mod:`labkit.data.formats` (``read_yolo_txt``, ``read_voc_xml``,
+  re-exported here), the one place each format is parsed.
 
 ``coco_to_yolo`` follows ``ultralytics.data.converter.convert_coco`` (crowds skipped, empty boxes
 skipped, ``%g`` numbers, duplicate rows removed).
@@ -19,45 +16,22 @@ from __future__ import annotations
 
 import json
 import math
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
+
+from labkit.data.formats import (IMG_SUFFIXES, DataFormatError, _read_text, _short, list_images, read_voc_xml,
+                                 read_yolo_txt)
 
 __all__ = [
     "COCO80_TO_91", "coco91_to_coco80", "coco80_to_coco91", "coco_to_yolo", "yolo_to_coco", "yolo_preds_to_coco",
     "voc_to_yolo", "read_voc_xml", "read_yolo_txt", "yolo_dataset", "IMG_SUFFIXES", "DataFormatError",
 ]
 
-IMG_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-
 # The 80 category ids COCO actually uses, in order: index = YOLO class (0..79), value = COCO id (1..90).
 COCO80_TO_91 = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 27, 28, 31, 32,
                 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60,
                 61, 62, 63, 64, 65, 67, 70, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 84, 85, 86, 87, 88, 89, 90]
-
-
-class DataFormatError(ValueError):
-    """An annotation file or folder that cannot be read as the format it should be; the message is one line that
-    names the file (and the record or line) and what is wrong. Every reader here raises only this for bad input."""
-
-
-def _short(v, n: int = 40) -> str:
-    r = repr(v)
-    return r if len(r) <= n else r[: n - 3] + "..."
-
-
-def _read_text(path, what: str = "file") -> str:
-    """UTF-8 text of ``path`` (BOM allowed); missing, unreadable or non-UTF-8 files raise :class:`DataFormatError`."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as e:  # missing, a folder, no permission
-        raise DataFormatError(f"{path}: cannot read the {what} ({e.strerror or type(e).__name__})") from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise DataFormatError(f"{path}: the {what} is not UTF-8 text (byte {e.start})") from None
 
 
 def _read_json(path, what: str = "JSON file"):
@@ -198,46 +172,11 @@ def coco_to_yolo(coco_json, out_dir, cls91to80: bool | None = None) -> dict:
 # ------------------------------------------------------------------------------------------------
 # YOLO → COCO
 # ------------------------------------------------------------------------------------------------
-def read_yolo_txt(path, with_conf: bool | None = None) -> np.ndarray:
-    """Rows of a YOLO txt file as an ``(N, 5)`` (or ``(N, 6)`` with confidence) float array.
-
-    ``with_conf=True`` requires the 6th column, ``False`` requires exactly 5, ``None`` accepts either
-    (consistently within the file). Errors name the file and line.
-    """
-    path = Path(path)
-    rows = []
-    for ln, line in enumerate(_read_text(path, "YOLO label file").splitlines(), 1):
-        parts = line.split()
-        if not parts:
-            continue
-        want = {True: (6,), False: (5,), None: (5, 6)}[with_conf]
-        if len(parts) not in want:
-            need = "class cx cy w h conf" if with_conf else "class cx cy w h"
-            raise DataFormatError(f"{path}:{ln}: expected {' or '.join(map(str, want))} numbers ({need}), got {line!r}")
-        try:
-            vals = [float(p) for p in parts]
-        except ValueError:
-            raise DataFormatError(f"{path}:{ln}: not a number in {line!r}") from None
-        if not np.isfinite(vals).all():
-            raise DataFormatError(f"{path}:{ln}: NaN/inf in {line!r}")
-        if vals[3] <= 0 or vals[4] <= 0:
-            raise DataFormatError(f"{path}:{ln}: width/height must be > 0 in {line!r}")
-        rows.append(vals)
-    if rows and len({len(r) for r in rows}) > 1:
-        raise DataFormatError(f"{path}: rows mix 5 and 6 columns")
-    ncol = len(rows[0]) if rows else (6 if with_conf else 5)
-    return np.asarray(rows, dtype=np.float64).reshape(-1, ncol)
-
-
 def _image_size(p: Path):
     from PIL import Image
 
     with Image.open(p) as im:
         return im.size  # (w, h), header only
-
-
-def _list_images(images_dir: Path):
-    return sorted(p for p in Path(images_dir).rglob("*") if p.suffix.lower() in IMG_SUFFIXES)
 
 
 def _labels_dir_for(images_dir: Path) -> Path:
@@ -296,7 +235,7 @@ def yolo_to_coco(images_dir, labels_dir=None, names=None, out=None, category_off
     """
     images_dir = Path(images_dir)
     labels_dir = Path(labels_dir) if labels_dir is not None else _labels_dir_for(images_dir)
-    files = _list_images(images_dir)
+    files = list_images(images_dir)
     if not files:
         raise DataFormatError(f"{images_dir}: no images found")
     images, anns = [], []
@@ -373,53 +312,6 @@ def yolo_preds_to_coco(pred_dir, coco_gt, category_offset: int = 1, out=None, ca
 # ------------------------------------------------------------------------------------------------
 # VOC → YOLO
 # ------------------------------------------------------------------------------------------------
-def read_voc_xml(path) -> dict:
-    """Parse one VOC annotation: ``{"filename", "width", "height", "names", "boxes" (N, 4) continuous
-    xyxy pixels, "difficult" (N,) bool}``. VOC's 1-based inclusive ``[xmin, xmax]`` becomes the
-    continuous interval ``[xmin - 1, xmax]``."""
-    path = Path(path)
-    try:
-        root = ET.fromstring(path.read_bytes())  # bytes: the XML declaration names the encoding
-    except OSError as e:
-        raise DataFormatError(f"{path}: cannot read the VOC annotation ({e.strerror or type(e).__name__})") from None
-    except ET.ParseError as e:
-        raise DataFormatError(f"{path}: not valid XML ({e})") from None
-    try:
-        return _voc_fields(root, path)
-    except (AttributeError, TypeError, ValueError, OverflowError) as e:
-        if isinstance(e, DataFormatError):
-            raise
-        raise DataFormatError(f"{path}: a VOC field has no value or is not a number ({type(e).__name__}: "
-                              f"{_short(str(e), 60)})") from None
-
-
-def _voc_fields(root, path: Path) -> dict:
-    size = root.find("size")
-    if size is None or size.find("width") is None or size.find("height") is None:
-        raise DataFormatError(f"{path}: missing <size><width>/<height>")
-    w, h = int(float(size.find("width").text)), int(float(size.find("height").text))
-    if w <= 0 or h <= 0:
-        raise DataFormatError(f"{path}: image size {w}x{h} must be positive")
-    names, boxes, diff = [], [], []
-    for k, obj in enumerate(root.iter("object")):
-        nm, bb = obj.find("name"), obj.find("bndbox")
-        if nm is None or bb is None:
-            raise DataFormatError(f"{path}: object {k} has no <name> or <bndbox>")
-        try:
-            x1, y1, x2, y2 = (float(bb.find(t).text) for t in ("xmin", "ymin", "xmax", "ymax"))
-        except (AttributeError, TypeError, ValueError):
-            raise DataFormatError(f"{path}: object {k} ({nm.text}) has an incomplete <bndbox>") from None
-        if not all(math.isfinite(v) for v in (x1, y1, x2, y2)):
-            raise DataFormatError(f"{path}: object {k} ({nm.text}) has a non-finite <bndbox> coordinate")
-        d = obj.find("difficult")
-        names.append(nm.text.strip())
-        boxes.append([x1 - 1, y1 - 1, x2, y2])
-        diff.append(d is not None and int(float(d.text)) == 1)
-    fn = root.find("filename")
-    return {"filename": fn.text if fn is not None else path.stem + ".jpg", "width": w, "height": h, "names": names,
-            "boxes": np.asarray(boxes, np.float64).reshape(-1, 4), "difficult": np.asarray(diff, bool)}
-
-
 def voc_to_yolo(voc_root, out_dir, class_names=None, split=None, include_difficult: bool = False,
                 ultralytics_rounding: bool = False) -> dict:
     """Write YOLO labels from a VOC tree (``voc_root/Annotations/*.xml``, optional

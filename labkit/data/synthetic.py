@@ -41,6 +41,8 @@ from xml.sax.saxutils import escape
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from labkit.data.formats import write_data_yaml
+
 ALL_CLASSES = ("circle", "square", "triangle", "diamond", "cross")
 SPLITS = ("train", "val", "test")
 _FORMAT_VERSION = 1
@@ -288,7 +290,8 @@ def make_shapes(
         (tmp / "manifest.json").write_text(json.dumps({"params": params, "classes": list(classes),
                                                        "n_boxes": n_boxes}, indent=1))
         # data.yaml needs the final absolute path
-        _write_data_yaml(tmp, root, classes, counts)
+        splits = ["train", "val"] + (["test"] if counts["test"] else [])
+        write_data_yaml(tmp / "yolo" / "data.yaml", root / "yolo", splits, classes, "labkit synthetic shapes (generated)")
         if root.exists() and overwrite:
             shutil.rmtree(root)
         try:
@@ -302,17 +305,6 @@ def make_shapes(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return ShapesDataset(root, classes, counts, imgsz, seed, n_boxes)
-
-
-def _write_data_yaml(tmp: Path, root: Path, classes, counts) -> None:
-    lines = [f"# labkit synthetic shapes (generated)", f"path: {root / 'yolo'}",
-             "train: images/train", "val: images/val"]
-    if counts["test"]:
-        lines.append("test: images/test")
-    lines.append(f"nc: {len(classes)}")
-    lines.append("names:")
-    lines += [f"  {i}: {c}" for i, c in enumerate(classes)]
-    (tmp / "yolo" / "data.yaml").write_text("\n".join(lines) + "\n")
 
 
 def _write_all(out: Path, params: dict, classes: Sequence[str], counts: dict[str, int]) -> dict[str, int]:

@@ -14,22 +14,16 @@ so that ``xmax - xmin`` is the box width in pixels).
 from __future__ import annotations
 
 import os
-import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from labkit.data.formats import IMG_SUFFIXES, VOCFormatError, read_voc_xml
+
 __all__ = ["VOCFormatError", "VOCRecord", "VOCDataset", "parse_voc_xml", "read_split_ids",
            "discover_classes", "check_image", "read_voc"]
-
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
-
-
-class VOCFormatError(ValueError):
-    """An annotation file (or split file) is not valid Pascal VOC; the message names the file."""
-
 
 @dataclass
 class VOCRecord:
@@ -50,70 +44,17 @@ class VOCRecord:
     labels: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
 
 
-def _text(node, tag, path, required=True, default=None):
-    child = node.find(tag)
-    if child is None or child.text is None or not child.text.strip():
-        if required:
-            raise VOCFormatError(f"{path}: missing <{tag}> in <{node.tag}>")
-        return default
-    return child.text.strip()
-
-
-def _num(node, tag, path, required=True, default=None):
-    txt = _text(node, tag, path, required, None)
-    if txt is None:
-        return default
-    try:
-        return float(txt)
-    except ValueError:
-        raise VOCFormatError(f"{path}: <{tag}> is not a number: {txt!r}") from None
-
-
 def parse_voc_xml(path) -> dict:
-    """Parse one VOC annotation file.
+    """Parse one VOC annotation (:func:`labkit.data.formats.read_voc_xml`; ``<size>`` may be missing, then
+    width and height are 0).
 
     Returns ``{"filename", "width", "height", "boxes" (N,4) float32 xyxy 0-based pixels,
     "names" list[str], "difficult" (N,) bool}``.  Raises :class:`VOCFormatError` naming
     ``path`` on any problem (unparsable XML, missing fields, degenerate boxes).
     """
-    path = str(path)
-    try:
-        root = ET.parse(path).getroot()
-    except ET.ParseError as e:
-        raise VOCFormatError(f"{path}: not well-formed XML ({e})") from None
-    except OSError as e:
-        raise VOCFormatError(f"{path}: cannot read annotation ({e})") from None
-    if root.tag != "annotation":
-        raise VOCFormatError(f"{path}: root element is <{root.tag}>, expected <annotation>")
-    filename = _text(root, "filename", path, required=False)
-    size = root.find("size")
-    width = height = 0
-    if size is not None:
-        width = int(_num(size, "width", path, required=False, default=0))
-        height = int(_num(size, "height", path, required=False, default=0))
-    boxes, names, diff = [], [], []
-    for k, obj in enumerate(root.findall("object")):
-        name = _text(obj, "name", path)
-        bb = obj.find("bndbox")
-        if bb is None:
-            raise VOCFormatError(f"{path}: object #{k} ({name}) has no <bndbox>")
-        x1, y1, x2, y2 = (_num(bb, t, path) for t in ("xmin", "ymin", "xmax", "ymax"))
-        x1, y1 = x1 - 1.0, y1 - 1.0  # VOC is 1-based
-        if not (x2 > x1 and y2 > y1):
-            raise VOCFormatError(f"{path}: object #{k} ({name}) has an empty box "
-                                 f"xmin={x1 + 1:g} ymin={y1 + 1:g} xmax={x2:g} ymax={y2:g}")
-        d = _text(obj, "difficult", path, required=False, default="0")
-        boxes.append((x1, y1, x2, y2))
-        names.append(name)
-        diff.append(d in ("1", "true", "True"))
-    return {
-        "filename": filename,
-        "width": width,
-        "height": height,
-        "boxes": np.asarray(boxes, np.float32).reshape(-1, 4),
-        "names": names,
-        "difficult": np.asarray(diff, bool).reshape(-1),
-    }
+    a = read_voc_xml(path, need_size=False)
+    a["boxes"] = a["boxes"].astype(np.float32)
+    return a
 
 
 def read_split_ids(root, split: str) -> list:
@@ -228,7 +169,7 @@ def read_voc(root, split: str = "train", classes=None, check_images: bool = True
             raise VOCFormatError(f"{xml}: unknown class(es) {sorted(set(unknown))}; known: {classes}")
         img = root / "JPEGImages" / (a["filename"] or f"{i}.jpg")
         if not img.is_file() and a["filename"] is None:
-            for ext in IMAGE_EXTS:
+            for ext in IMG_SUFFIXES:
                 if (root / "JPEGImages" / f"{i}{ext}").is_file():
                     img = root / "JPEGImages" / f"{i}{ext}"
                     break
