@@ -117,7 +117,7 @@ def decode_predictions(pred, S: int = 7, B: int = 2, C: int = 20, conf_thresh: f
 
     The score of a box is the paper's class-specific confidence ``Pr(class|object) * confidence``
     for its most likely class; boxes below ``conf_thresh`` are dropped, then class-wise NMS
-    (``labkit.boxes`` if available, else ``tf.image.non_max_suppression``) keeps at most ``max_det``.
+    (:func:`labkit.boxes.batched_nms`) keeps at most ``max_det``.
     Returns ``{"boxes": (K,4) normalized xyxy, "scores": (K,), "labels": (K,)}``."""
     p = np.asarray(pred, np.float32).reshape(S, S, B * 5 + C)
     boxes = p[..., :B * 5].reshape(S, S, B, 5)
@@ -138,18 +138,7 @@ def decode_predictions(pred, S: int = 7, B: int = 2, C: int = 20, conf_thresh: f
 
 
 def _nms(boxes, scores, labels, iou, max_det):
-    """Class-wise NMS; returns kept indices sorted by decreasing score."""
-    try:  # prefer the project's own implementation when present
-        from labkit import boxes as lb  # type: ignore
-        fn = getattr(lb, "batched_nms", None)
-        if fn is not None:
-            keep = np.asarray(fn(boxes, scores, labels, iou), np.int64)
-            return keep[np.argsort(-scores[keep], kind="stable")][:max_det]
-    except ImportError:
-        pass
-    import tensorflow as tf
+    """Class-wise NMS (:func:`labkit.boxes.batched_nms`); the kept indices by decreasing score, at most ``max_det``."""
+    from labkit.boxes import batched_nms
 
-    # class-wise via the coordinate-offset trick: boxes of different classes never overlap
-    off = boxes + (labels.astype(np.float32) * 2.0)[:, None]
-    keep = tf.image.non_max_suppression(off, scores, max_output_size=max_det, iou_threshold=iou).numpy()
-    return keep.astype(np.int64)
+    return np.asarray(batched_nms(boxes, scores, labels, iou), np.int64)[:max_det]
