@@ -15,7 +15,7 @@ STUDENT_OUT ?= student
 help:
 	@echo "make course   install, then run every notebook on the embedded data (CPU) with a summary"
 	@echo "make test     install, then unit tests + nbval over every notebook"
-	@echo "make test-extended  every lesson on seeds 0, 1 and 2 (not in make test)"
+	@echo "make test-extended  the lessons that train a model, on seeds 0, 1 and 2 (make test runs the fast ones)"
 	@echo "make lab      open JupyterLab on notebooks/"
 	@echo "make unit     unit tests only;  make nbval  notebooks only;  make bench  benchmarks"
 	@echo "make strip    strip volatile outputs from notebooks;  make doctor  environment report"
@@ -47,8 +47,9 @@ test: install
 	  notebooks $(PYTEST_ARGS)
 	$(BIN)/python -m pytest tests/e2e --durations=10 $(PYTEST_ARGS)
 
-# What `make test` leaves out to stay under 30 minutes: every lesson re-run on seeds 0, 1 and 2 (`make test`
-# checks the default seed's verdicts through nbval). About 7 minutes on 2 cores.
+# What `make test` leaves out to stay under 30 minutes: the lessons that train a model, re-run on seeds 0, 1 and 2
+# (tests/conftest.py lists them). `make test` runs the fast lesson sweeps on the same seeds and checks the default
+# seed's verdicts through nbval. About 7 minutes on 2 idle cores.
 test-extended: install
 	MPLBACKEND=Agg $(BIN)/python -m pytest tests -m extended --durations=25 $(PYTEST_ARGS)
 
