@@ -58,7 +58,7 @@ def tiny_notebooks(tmp_path, monkeypatch, labkit_home):
 #: `make test` leaves them to `make test-extended`; the fast sweeps (each seed under ~6 s) run in `make test`.
 EXTENDED_LESSONS = {
     "test_lessons_00_04.py": {"test_overfit_verdict", "test_smoke_training_learns"},
-    "test_lessons_01_02.py": {"test_02_regularizers_against_memorized_noisy_labels",
+    "test_lessons_01_02.py": {"test_02_regularizers_against_memorized_noisy_labels", "test_02_transfer_small_dense_net_loses_to_scratch",
                               "test_02_mc_dropout_uncertainty_finds_the_errors"},
     "test_lessons_03.py": {"test_tiny_set_paper_loss_memorizes_source_loss_does_not", "test_training_lessons_short_run"},
     "test_lessons_06_07.py": {"test_06_stage_and_optimizer_lessons", "test_07_hard_and_easy_scores",
