@@ -3,7 +3,10 @@
 Each point is a tiny notebook that does a fixed amount of CPU-bound work (NumPy matrix products, whose BLAS
 threads the parallel executors bound to their share of the cores) and records how long that work took. The
 benchmark prints, per way, the wall time, the speed-up over serial, and the overhead per point:
-``(wall x slots - sum of the points' work) / points`` (kernel start, papermill, process and Ray scheduling).
+``(wall x slots - sum of the points' work) / points`` (kernel start, papermill, process and Ray scheduling). Most
+of it (a Jupyter kernel and papermill per point) is the same for every executor, so what Ray itself costs is
+printed as well: ``(Ray's wall - the local executor's wall with the same slots) x slots / points``, Ray's extra
+seconds per point over ``--jobs 2``.
 Issue 19's targets on 2 cores: ``--jobs 2`` at least 1.6x faster than serial, Ray's overhead under 2 s a point.
 Each way runs once (a sweep is too slow to repeat); results go to ``runs/bench/bench_sweep-<time>.json`` with the
 machine's load average, since other load on the machine inflates every figure.
@@ -78,6 +81,12 @@ def main() -> None:
         r["speedup_vs_serial"] = serial / r["wall_s"]
         print(f"{name:<22}{r['wall_s']:>8.1f}{r['speedup_vs_serial']:>10.2f}{r['work_s_sum']:>14.1f}"
               f"{r['overhead_per_point_s']:>18.2f}")
+    ray_name = "ray (local, 2 CPUs)"
+    if ray_name in results:
+        local = results["--jobs 2"]
+        extra = (results[ray_name]["wall_s"] - local["wall_s"]) * local["slots"] / args.points
+        results[ray_name]["extra_per_point_vs_jobs2_s"] = extra
+        print(f"Ray's extra per point over --jobs 2: {extra:.2f} s (target < 2 s)")
     path = save("bench_sweep", vars(args), results, packages=("papermill", "ray"))
     print(f"saved {path}")
 
