@@ -152,6 +152,27 @@ def test_experiment_rows_long_format():
     assert [r["SEED"] for r in rows] == [4, 7] and rows[0]["strategy"] == "random"
 
 
+def test_sweep_rows_collect_points_for_the_same_report(tmp_path):
+    """A sweep over strategies x seeds (one notebook run per point, each recording its rows) gives budget_report the
+    same rows as one run of everything: random's loop, run by every point, counted once; failed points skipped."""
+    import json
+
+    rows = _rows({"good": [0.05, 0.06, 0.04], "flat": [0.03, -0.03, 0.0]})
+    for i, (s, seed) in enumerate([(s, seed) for s in ("good", "flat") for seed in (0, 1, 2)]):
+        point = [r for r in rows if r["SEED"] == seed and r["strategy"] in ("random", s)]
+        d = tmp_path / f"{i:02d}_STRATEGIES={s},SEEDS={seed}"
+        d.mkdir()
+        (d / "run.json").write_text(json.dumps({"status": "ok", "records": {"budget_rows": point}}))
+    bad = tmp_path / "99_failed"
+    bad.mkdir()
+    (bad / "run.json").write_text(json.dumps({"status": "error", "records": {"budget_rows": [dict(rows[0], map50=9)]}}))
+    got = L.sweep_rows(tmp_path)
+    assert len(got) == len(rows)
+    a = L.budget_report(got, 100, plot=False)
+    b = L.budget_report(rows, 100, plot=False)
+    assert a["table"].sort_index().equals(b["table"].sort_index())
+
+
 # ------------------------------------------------------------------------------------------------------------------
 # PPAL-style selection
 # ------------------------------------------------------------------------------------------------------------------

@@ -32,8 +32,8 @@ from .strategies import Predictions, Random, Strategy, make_strategy
 
 __all__ = ["LoopConfig", "UltralyticsTrainer", "UltralyticsScorer", "SharedTrainer", "run_loop", "loop_steps",
            "train_once", "train_full_pool", "run_experiment", "curves", "plot_label_efficiency", "Protocol",
-           "PROTOCOLS", "protocol_plan", "load_yolo_data", "experiment_rows", "budget_report", "budget_verdict",
-           "paired_interval"]
+           "PROTOCOLS", "protocol_plan", "load_yolo_data", "experiment_rows", "sweep_rows", "budget_report",
+           "budget_verdict", "paired_interval"]
 
 # settings that define a loop; a manifest made with other values of these cannot be resumed
 _IDENTITY = ("strategy", "how", "rounds", "budget", "initial", "epochs", "warm_start", "model", "imgsz", "seed",
@@ -567,6 +567,24 @@ def experiment_rows(result: dict, seeds: Sequence[int] | None = None) -> list[di
             for r in t:
                 rows.append({"strategy": s, "SEED": seeds[i] if i < len(seeds) else i, **r})
     return rows
+
+
+def sweep_rows(folder: str | Path, key: str = "budget_rows") -> list[dict]:
+    """The long rows of every finished point of a sweep folder (``labkit sweep 07_active_learning -p STRATEGIES ...
+    -p SEEDS ...``: one notebook run per point, each recording ``experiment_rows`` under ``key``), for
+    :func:`budget_report`. A row seen in several points (random's loop, which every point runs) is kept once; points
+    whose ``run.json`` is missing or not ``ok`` are skipped."""
+    seen: dict[tuple, dict] = {}
+    for run in sorted(Path(folder).glob("*/run.json")):
+        try:
+            info = json.loads(run.read_text())
+        except (OSError, ValueError):
+            continue
+        if info.get("status") != "ok":
+            continue
+        for r in (info.get("records") or {}).get(key) or []:
+            seen.setdefault((r["strategy"], r["SEED"], r["round"]), r)
+    return list(seen.values())
 
 
 def _mean_std(values) -> tuple[float | None, float | None, int]:
