@@ -10,5 +10,5 @@ trap 'rm -rf "$DIR"' EXIT
     "ipywidgets==7.7.1" "widgetsnbextension==3.6.10" "jupyterlab_widgets==1.1.11" "ipython_genutils==0.2.0"
 PYTHONPATH="$DIR" "$VENV/bin/python" -c 'import ipywidgets; assert ipywidgets.__version__ == "7.7.1"; print("ipywidgets", ipywidgets.__version__)'
 PYTHONPATH="$DIR" MPLBACKEND=Agg "$VENV/bin/python" -m pytest -q -p no:cacheprovider \
-    tests/test_widgets.py tests/test_optim_widgets.py tests/test_yolov8_widget.py \
+    tests/test_widgets.py tests/test_widgets_optim.py tests/test_yolov8_widget.py \
     "tests/test_metrics.py::test_interactive_pr_widget_redraws" "tests/test_finetune.py::test_conf_widget_filters_and_redraws"

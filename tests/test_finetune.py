@@ -180,6 +180,7 @@ def test_conf_widget_filters_and_redraws(tmp_path):
     from PIL import Image
 
     from labkit import finetune
+    from labkit.widgets.finetune import conf_widget
 
     img = tmp_path / "a.jpg"
     Image.new("RGB", (64, 48)).save(img)
@@ -187,7 +188,7 @@ def test_conf_widget_filters_and_redraws(tmp_path):
     preds = {str(img): {"quads": quads, "scores": np.array([0.9, 0.3])}}
     kept = finetune.filter_predictions(preds, 0.5)[str(img)]
     assert kept["scores"].tolist() == [0.9] and kept["quads"].tolist() == quads[:1].tolist()
-    box = finetune.conf_widget(preds, conf=0.2)
+    box = conf_widget(preds, conf=0.2)
     assert box.kept == 2
     box.slider.value = 0.5  # what moving the slider does: the observer redraws
     assert box.kept == 1

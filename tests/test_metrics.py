@@ -458,15 +458,15 @@ def test_interactive_pr_widget_redraws(monkeypatch):
     says (the operating point moves), or not redrawing on a slider change (too few figures)."""
     import ipywidgets  # noqa: F401 - a hard dependency of the widgets
 
-    from labkit import widgets
+    from labkit.widgets import metrics as WM
 
-    shown, real_png = [], widgets.figure_png
-    monkeypatch.setattr(widgets, "figure_png", lambda fig, **k: shown.append(fig) or real_png(fig, **k))
+    shown, real_png = [], WM.figure_png
+    monkeypatch.setattr(WM, "figure_png", lambda fig, **k: shown.append(fig) or real_png(fig, **k))
     gtb = np.array([[0, 0, 10, 10], [20, 0, 30, 10], [40, 0, 50, 10.]])
     detb = np.array([[0, 0, 10, 10], [100, 100, 110, 110], [22, 0, 32, 10.]])  # TP, FP, IoU 2/3: TP at .5 only
     G = [{"boxes": gtb, "labels": np.zeros(3, int)}]
     D = [{"boxes": detb, "labels": np.zeros(3, int), "scores": np.array([0.9, 0.85, 0.7])}]
-    box = M.interactive_pr(G, D, class_names=["thing"])
+    box = WM.interactive_pr(G, D, class_names=["thing"])
     sliders = box.children[0].children
     sliders[1].value = 0.75  # IoU threshold
     sliders[0].value = 0.8  # conf

@@ -142,7 +142,7 @@ def test_notebook_runtime_needs_no_lab_extra(tmp_path):
                     raise ModuleNotFoundError(f"No module named {{name!r}} (blocked)", name=name)
         sys.meta_path.insert(0, Block())
         import labkit, labkit.runner, labkit.record, labkit.env, labkit.platform_setup, labkit.widgets
-        import labkit.optim_widgets
+        import labkit.widgets.optim, labkit.widgets.metrics, labkit.widgets.finetune, labkit.widgets.flops
         labkit.record("x", 1)
         labkit.verdict("a claim", True, "detail")
         labkit.runner.new_run_dir("t", root=Path({str(tmp_path)!r}))

@@ -52,7 +52,7 @@ def test_plain_vbox_has_no_static_render():
 
 
 def test_optimizer_and_init_widgets_bundle_their_figure():
-    from labkit import optim_widgets as OW
+    from labkit.widgets import optim as OW
 
     _png(_bundle(OW.path_widget()))
     _png(_bundle(OW.init_widget(depth=4)))
@@ -61,19 +61,20 @@ def test_optimizer_and_init_widgets_bundle_their_figure():
 def test_conf_widget_bundles_its_figure(tmp_path):
     from PIL import Image
 
-    from labkit import finetune
+    from labkit.widgets.finetune import conf_widget
 
     img = tmp_path / "a.jpg"
     Image.new("RGB", (64, 48)).save(img)
     quads = np.array([[[1, 1], [10, 1], [10, 10], [1, 10]], [[20, 20], [30, 20], [30, 30], [20, 30]]])
-    box = finetune.conf_widget({str(img): {"quads": quads, "scores": np.array([0.9, 0.3])}}, conf=0.2)
+    box = conf_widget({str(img): {"quads": quads, "scores": np.array([0.9, 0.3])}}, conf=0.2)
     first = _png(_bundle(box))
     box.slider.value = 0.5
     assert _png(_bundle(box)) != first
 
 
 def test_scale_widget_bundles_its_summary_as_text():
-    from labkit.yolov8.flops import format_summary, scale_widget
+    from labkit.widgets.flops import scale_widget
+    from labkit.yolov8.flops import format_summary
 
     box = scale_widget("n", latency=False)
     bundle = _bundle(box)

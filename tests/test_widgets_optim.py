@@ -7,7 +7,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from labkit import optim as O  # noqa: E402
-from labkit import optim_widgets as OW  # noqa: E402
+from labkit.widgets import optim as OW  # noqa: E402
 
 
 def test_draw_path_controls_draws_the_optimizers_path():

@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from labkit.yolov8.flops import format_summary, scale_summary, scale_widget
+from labkit.widgets.flops import scale_widget
+from labkit.yolov8.flops import format_summary, scale_summary
 from labkit.yolov8.model import scale_spec
 
 import ultralytics  # noqa: F401  # a hard dependency: a broken install fails, never skips

@@ -53,9 +53,10 @@ Layout of the package (every public name is importable from ``labkit.metrics``):
 * ``labkit/metrics/ap.py`` — the readable AP code notebook 05 teaches (matching one image, the P-R curve, its
   envelope, AP in the four conventions);
 * ``labkit/metrics/_engine.py`` — internal: the vectorised engine behind :func:`evaluate` (speed engineering);
-* ``labkit/metrics/widget.py`` — the ipywidgets P-R explorer (:func:`interactive_pr`);
 * ``labkit/metrics/ultralytics_hook.py`` — :func:`ultralytics_val_predictions` (an Ultralytics validator
   subclass; to move beside the fine-tuning code).
+
+The P-R explorer widget of notebook 05 is :func:`labkit.widgets.metrics.interactive_pr`.
 """
 
 from labkit.metrics._engine import (AREA_LABELS, AREA_RANGES, COCO_STAT_NAMES, MAX_DETS, DetectionMetrics,
@@ -64,11 +65,10 @@ from labkit.metrics._engine import (AREA_LABELS, AREA_RANGES, COCO_STAT_NAMES, M
 from labkit.metrics.ap import (CONVENTIONS, IOU_THRESHOLDS, REC_THRESHOLDS, ap_from_pr, class_matches, envelope,
                                match_image, pr_curve, threshold_view, ultralytics_ap, voc_ap)
 from labkit.metrics.ultralytics_hook import ultralytics_val_predictions
-from labkit.metrics.widget import interactive_pr
 
 __all__ = [
     "CONVENTIONS", "MetricsInputError", "DetectionMetrics", "evaluate", "evaluate_coco_json", "load_coco_json",
     "pycocotools_stats",
     "confusion_matrix", "match_image", "pr_curve", "ap_from_pr", "class_matches", "threshold_view",
-    "interactive_pr", "ultralytics_val_predictions", "COCO_STAT_NAMES",
+    "ultralytics_val_predictions", "COCO_STAT_NAMES",
 ]

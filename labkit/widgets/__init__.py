@@ -1,4 +1,14 @@
-"""Small shared widget helpers. Topic widgets live beside their topic (e.g. ``labkit.optim``).
+"""Every widget of the course, in one package; this module holds the shared helpers.
+
+The topic widgets are submodules, imported explicitly (``from labkit.widgets import optim as OW``), so that
+``import labkit.widgets`` stays light (NumPy only):
+
+* :mod:`labkit.widgets.optim` — notebooks 01 and 02: optimizer paths, schedules, per-layer activation histograms;
+* :mod:`labkit.widgets.flops` — notebook 04: the YOLOv8 scale picker;
+* :mod:`labkit.widgets.metrics` — notebook 05: the P-R explorer;
+* :mod:`labkit.widgets.finetune` — notebook 06: the confidence-threshold slider over predictions.
+
+A widget module imports its topic module (the computation lives there); a topic module never imports a widget.
 
 Each widget is a thin ipywidgets shell around a plain function that does the work and is unit-tested
 without a browser; the widget only wires controls to that function and redraws an ``Output``.
@@ -82,7 +92,7 @@ def show_png(out, png: bytes) -> None:
 
     The outputs are set directly instead of capturing ``plt.show()`` inside ``with out:``: no pyplot figure is
     left for the inline backend to show a second time, and no ``clear_output(wait=True)`` can leave nbclient
-    waiting (see :func:`labkit.finetune.conf_widget`).
+    waiting (see ``conf_widget`` in :mod:`labkit.widgets.finetune`).
     """
     from IPython.display import Image
 

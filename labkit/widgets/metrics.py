@@ -1,10 +1,11 @@
-"""The P-R widget of notebook 05: an ipywidgets shell around :func:`labkit.metrics.ap.threshold_view`."""
+"""The P-R explorer of notebook 05: an ipywidgets shell around :func:`labkit.metrics.ap.threshold_view`."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from labkit.metrics.ap import _to_numpy, threshold_view
+from labkit.widgets import figure_png, show_png, static_vbox
 
 __all__ = ["interactive_pr"]
 
@@ -15,13 +16,11 @@ def interactive_pr(gts, dets, images=None, class_names=None):
     P-R curve with its envelope and the operating point, and the AP under each convention.
 
     ``images``: optional list of image paths (same order as ``gts``) to draw under the boxes.
-    The computation is :func:`threshold_view`; this is only the ipywidgets shell.
+    The computation is :func:`labkit.metrics.ap.threshold_view`; this is only the ipywidgets shell.
     """
     import ipywidgets as W
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
-
-    from labkit.widgets import figure_png, show_png, static_vbox
 
     labels = sorted({int(x) for g in gts for x in _to_numpy(g["labels"]).reshape(-1)})
     names = list(class_names) if class_names else [str(c) for c in range(max(labels, default=0) + 1)]

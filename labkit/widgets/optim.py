@@ -2,7 +2,8 @@
 
 Each widget is a thin ipywidgets shell (:func:`labkit.widgets.interactive_plot`) around a drawing
 function that works on a plain matplotlib axis and is unit-tested without a browser
-(``tests/test_optim_widgets.py``).
+(``tests/test_widgets_optim.py``). The optimizers and the deep MLP are :mod:`labkit.optim` and
+:mod:`labkit.deepnets`.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 
 from labkit import deepnets as D
 from labkit import optim as O
+from labkit.widgets import interactive_plot
 
 __all__ = ["draw_paths", "draw_path_controls", "path_widget", "draw_layer_histograms", "init_widget",
            "draw_schedules"]
@@ -57,8 +59,6 @@ def draw_path_controls(ax, optimizer: str = "momentum", function: str = "ravine"
 def path_widget(optimizer: str = "momentum", function: str = "ravine"):
     """Widget: optimizer, test function, learning rate, β₁ (momentum/ρ), β₂ and steps → the path."""
     import ipywidgets as W
-
-    from labkit.widgets import interactive_plot
 
     controls = {
         "optimizer": W.Dropdown(options=list(O.OPTIMIZERS), value=optimizer, description="optimizer"),
@@ -112,8 +112,6 @@ def draw_layer_histograms(ax, depth: int = 50, init: str = "he_normal", activati
 def init_widget(depth: int = 50, init: str = "he_normal", activation: str = "relu"):
     """Widget: depth, init, activation, batch norm → per-layer activation histograms."""
     import ipywidgets as W
-
-    from labkit.widgets import interactive_plot
 
     controls = {
         "depth": W.IntSlider(value=depth, min=2, max=100, step=1, description="depth"),

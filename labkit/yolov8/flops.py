@@ -24,9 +24,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .model import SCALES, YOLOv8, scale_spec
+from .model import YOLOv8, scale_spec
 
-__all__ = ["count_params", "model_flops", "FlopCount", "scale_table", "scale_summary", "scale_widget",
+__all__ = ["count_params", "model_flops", "FlopCount", "scale_table", "scale_summary",
            "PUBLISHED_FUSED"]
 
 #: Ultralytics' published YOLOv8 table (nc=80, 640 px, fused): (params in millions, GFLOPs).
@@ -163,36 +163,3 @@ def format_summary(summary: dict) -> str:
     lines.append("  channels: " + ", ".join(f"{k} {v}" for k, v in summary["widths"].items()))
     lines.append("  C2f repeats: " + ", ".join(f"{k} {v}" for k, v in summary["repeats"].items()))
     return "\n".join(lines)
-
-
-def scale_widget(default: str = "n", nc: int = 80, latency: bool = True):
-    """An ipywidgets scale picker (n ... x) showing :func:`scale_summary`; returns the widget box.
-
-    The logic is :func:`scale_summary` / :func:`format_summary` (tested without a browser); this
-    function only wires a ``ToggleButtons`` to an ``Output``. The summary shown also goes into the box's
-    display bundle as ``text/plain`` (``box.static_text``), so a notebook read without a kernel shows it
-    (:func:`labkit.widgets.static_vbox`).
-    """
-    import ipywidgets as widgets
-
-    from labkit.widgets import static_vbox
-
-    picker = widgets.ToggleButtons(options=list(SCALES), value=default, description="scale")
-    out = widgets.Output()
-    box = static_vbox([picker, out])
-    cache: dict[str, dict] = {}
-
-    def show(change=None):
-        s = picker.value
-        if s not in cache:
-            cache[s] = scale_summary(s, nc=nc, latency=latency)
-        text = format_summary(cache[s])
-        box.static_text = f"scale {s} (of {' '.join(SCALES)}):\n{text}"
-        out.clear_output()
-        with out:
-            print(text)
-
-    picker.observe(show, names="value")
-    show()
-    box.summary = lambda: cache[picker.value]  # for tests / programmatic use
-    return box
