@@ -122,6 +122,12 @@ def test_run_cases_names_the_case_expected_got_and_hint():
     assert "hint: no offsets" in r.message and "seed=7" in r.message
 
 
+def test_describe_ignores_global_print_options():
+    """Ultralytics sets a global float formatter; the checker's messages must read the same after importing it."""
+    with np.printoptions(formatter={"float_kind": "{:11.5g}".format}):
+        assert check.describe(np.array([0.0, 4.0])) == "array(2,) [0. 4.]"
+
+
 def test_run_cases_reports_a_stub_and_an_exception_without_raising():
     def stub(x):
         raise NotImplementedError("implement this")

@@ -61,7 +61,8 @@ def describe(x: Any, limit: int = 160) -> str:
     except ImportError:  # pragma: no cover - torch is a hard dependency
         pass
     if isinstance(x, np.ndarray):
-        body = np.array2string(x, precision=4, threshold=12, edgeitems=2, suppress_small=True)
+        with np.printoptions(formatter=None, linewidth=75):  # whatever another library set (Ultralytics does)
+            body = np.array2string(x, precision=4, threshold=12, edgeitems=2, suppress_small=True)
         text = f"array{tuple(x.shape)} {body}" if x.ndim else body
     elif isinstance(x, dict):
         text = "{" + ", ".join(f"{k}={describe(v, 60)}" for k, v in x.items()) + "}"
