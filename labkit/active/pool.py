@@ -28,12 +28,13 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from labkit.data.formats import IMG_SUFFIXES  # noqa: F401 - the one list of image suffixes (loop.py reads it here)
+
 __all__ = ["ManifestError", "PoolManifest", "SimulatedAnnotator", "atomic_write_text", "label_path", "count_boxes",
            "checksums",
            "write_dataset_yaml", "caches_in"]
 
 VERSION = 1
-IMG_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
 class ManifestError(ValueError):
