@@ -224,7 +224,9 @@ def expected_widget_areas(nb_file) -> int:
 
 def widget_views(page):
     """The widget areas of the open notebook (one per cell output that holds ipywidgets controls)."""
-    sel = ", ".join(f"{ACTIVE} .jp-OutputArea-output:has(.jupyter-widgets.{kind})"
+    # ipywidgets 8 puts `jupyter-widgets` on a slider's or dropdown's own element but not on ToggleButtons' (04's
+    # scale picker): match the control's class inside a widget output, whichever element carries which class.
+    sel = ", ".join(f"{ACTIVE} .jp-OutputArea-output:has(.jupyter-widgets .{kind}, .jupyter-widgets.{kind})"
                     for kind in ("widget-slider", "widget-dropdown", "widget-toggle-buttons"))
     return page.locator(sel).all()
 
