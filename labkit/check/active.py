@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from labkit.check import compare_arrays, fresh_seed, Report
-from labkit.check.text import _Raised, run_cases  # labkit.check.run_cases, with exceptions passed safely to the hints
+from labkit.check import compare_arrays, fresh_seed, Report, run_cases
 
 __all__ = ["box_binary_entropy", "box_margin", "image_score", "image_score_topk"]
 
@@ -57,7 +56,7 @@ def box_binary_entropy(fn, *, n: int = 20, seed: int | None = None, show: bool =
         if len(case["probs"]) == 0:
             return "an image without kept boxes has no box scores: return an empty array"
         try:
-            g = None if isinstance(got, _Raised) else np.asarray(got, dtype=float)
+            g = None if isinstance(got, Exception) else np.asarray(got, dtype=float)
         except (TypeError, ValueError):
             return "return one number per box (a NumPy array of shape (n_boxes,))"
         if g is not None and g.shape == np.shape(expected) and not np.isfinite(g).all():

@@ -5,45 +5,11 @@ The references are labkit's tested converters: :func:`labkit.data.bkai.parse_lin
 """
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
-from labkit.check import compare_arrays, describe, fresh_seed, Report
-from labkit.check import run_cases as _run_cases
+from labkit.check import compare_arrays, describe, fresh_seed, Report, run_cases
 
 __all__ = ["bkai_parse_line", "quad_to_yolo", "quad_to_yolo_polygon", "yolo_line_to_xyxy"]
-
-
-class _Raised:
-    """What a student's function raised (other than NotImplementedError), passed on as its result."""
-
-    def __init__(self, err: Exception):
-        self.err = err
-
-    def __repr__(self) -> str:
-        return f"<raised {type(self.err).__name__}>"
-
-
-def run_cases(name, fn, cases, reference, *, compare=compare_arrays, hint=None, **kwargs) -> Report:
-    """:func:`labkit.check.run_cases`, with an exception raised by ``fn`` reported as ``raised X: message`` to
-    ``compare`` and passed to ``hint`` as the result (so a hint never sees a stale or missing result)."""
-
-    @functools.wraps(fn)
-    def guarded(**case):
-        try:
-            return fn(**case)
-        except NotImplementedError:
-            raise
-        except Exception as err:  # noqa: BLE001 - the student's code may raise anything; report it
-            return _Raised(err)
-
-    def compare_guarded(expected, got):
-        if isinstance(got, _Raised):
-            return f"raised {type(got.err).__name__}: {got.err}"
-        return compare(expected, got)
-
-    return _run_cases(name, guarded, cases, reference, compare=compare_guarded, hint=hint, **kwargs)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -102,7 +68,7 @@ def _clip_hint(case, expected, got, fmt="box"):
     """The hint when ``got`` is the right conversion without the clipping (or lies outside [0, 1])."""
     from labkit.data import bkai
 
-    if isinstance(got, _Raised):
+    if isinstance(got, Exception):
         return None
     try:
         g = np.asarray(got, dtype=float).ravel()
@@ -224,7 +190,7 @@ def bkai_parse_line(fn, *, n: int = 20, seed: int | None = None, show: bool = Tr
     def hint(case, expected, got):
         if not expected[1]:
             return "a line of only 8 numbers has no transcription: return the empty text ''"
-        if isinstance(got, _Raised):
+        if isinstance(got, Exception):
             return "the line has 8 numbers, then the transcription (which may contain commas)"
         try:
             text = got[1]
