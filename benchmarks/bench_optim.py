@@ -35,7 +35,9 @@ def main():
     ap.add_argument("--warmup", type=int, default=1, help="untimed passes before timing, the same for both sides")
     ap.add_argument("--no-save", action="store_true")
     a = ap.parse_args()
-    keras = O.import_keras()
+    from labkit.env import import_keras
+
+    keras = import_keras()
     rng = np.random.default_rng(0)
     grads = rng.normal(size=(a.steps, a.size))
     theta0 = rng.normal(size=a.size)

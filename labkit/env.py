@@ -26,12 +26,39 @@ from pathlib import Path
 
 __all__ = [
     "platform", "is_online", "select_device", "seed_everything", "setup", "paths", "Paths",
-    "configure_offline", "yolo_model", "versions", "doctor", "gpu_hint",
+    "configure_offline", "yolo_model", "versions", "doctor", "gpu_hint", "import_keras",
 ]
 
 _ONLINE_CACHE: bool | None = None
 # the host the course downloads weights from; it answering means "online"
 _PROBE_HOST = ("github.com", 443)
+
+
+# ----------------------------------------------------------------------------------------------
+# Keras
+# ----------------------------------------------------------------------------------------------
+def import_keras():
+    """Import Keras 3 on the TensorFlow backend, quietly, and return the module.
+
+    Sets ``KERAS_BACKEND=tensorflow`` and ``TF_CPP_MIN_LOG_LEVEL=2`` unless already set. If Triton
+    (installed with PyTorch) is present and TensorFlow is not loaded yet, Triton is imported first:
+    loading ``libtriton`` *after* TensorFlow segfaults (LLVM symbol clash), and PyTorch loads it
+    lazily, e.g. on the first ``torch.optim`` step — so a process that uses Keras and then PyTorch
+    would crash without this.
+    """
+    import os
+    import sys
+
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" not in sys.modules:
+        try:
+            import triton  # noqa: F401
+        except Exception:  # not installed or broken: nothing to protect
+            pass
+    import keras
+
+    return keras
 
 
 # ----------------------------------------------------------------------------------------------

@@ -38,8 +38,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from labkit.env import import_keras
+
 __all__ = [
-    "import_keras", "Optimizer", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "Adam", "AdamW",
+    "Optimizer", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "Adam", "AdamW",
     "OPTIMIZERS", "make_optimizer", "keras_optimizer", "run_numpy", "run_keras", "compare_with_keras",
     "with_float32_hparams", "relative_error", "numpy_schedule",
     "piecewise_constant", "exponential_decay", "power_decay", "cosine_decay", "ultralytics_cosine",
@@ -48,30 +50,6 @@ __all__ = [
 ]
 
 LR = float | Callable[[int], float]
-
-
-def import_keras():
-    """Import Keras 3 on the TensorFlow backend, quietly, and return the module.
-
-    Sets ``KERAS_BACKEND=tensorflow`` and ``TF_CPP_MIN_LOG_LEVEL=2`` unless already set. If Triton
-    (installed with PyTorch) is present and TensorFlow is not loaded yet, Triton is imported first:
-    loading ``libtriton`` *after* TensorFlow segfaults (LLVM symbol clash), and PyTorch loads it
-    lazily, e.g. on the first ``torch.optim`` step — so a process that uses Keras and then PyTorch
-    would crash without this.
-    """
-    import os
-    import sys
-
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if "tensorflow" not in sys.modules:
-        try:
-            import triton  # noqa: F401
-        except Exception:  # not installed or broken: nothing to protect
-            pass
-    import keras
-
-    return keras
 
 
 def _lr_at(lr: LR, step0: int) -> float:

@@ -10,7 +10,7 @@ import pytest
 matplotlib.use("Agg")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Loading libtriton (PyTorch loads it lazily, e.g. on a first torch.optim step) after TensorFlow segfaults on an
-# LLVM symbol clash; tests mix both in one process, so load it first (see labkit.optim.import_keras).
+# LLVM symbol clash; tests mix both in one process, so load it first (see labkit.env.import_keras).
 try:
     import triton  # noqa: F401
 except Exception:

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from labkit import deepnets as D
-from labkit.optim import import_keras
+from labkit.data import classification as CD
+from labkit.env import import_keras
 
 keras = import_keras()
 import tensorflow as tf  # noqa: E402  (after import_keras: Triton first)
@@ -155,33 +156,7 @@ def test_variance_grid_has_one_row_per_pair():
 
 @pytest.fixture(scope="module")
 def digits():
-    return D.load_dataset("digits", seed=0)
-
-
-def test_digits_and_offline_error(digits, monkeypatch):
-    assert digits.X_train.shape[1] == 64 and digits.n_classes == 10
-    assert 0.0 <= digits.X_train.min() and digits.X_train.max() <= 1.0
-    assert len(digits.X_train) + len(digits.X_test) == 1797
-    from labkit import env
-
-    monkeypatch.setattr(env, "is_online", lambda *a, **k: False)
-    monkeypatch.setattr(D, "_keras_cached", lambda name: False)
-    with pytest.raises(RuntimeError, match="offline"):
-        D.load_dataset("mnist")
-    with pytest.raises(ValueError, match="unknown DATASET"):
-        D.load_dataset("cifar")
-
-
-def test_subset_and_augment(digits):
-    sub = D.subset_classes(digits, [5, 6, 7], n_per_class=10)
-    assert sub.n_classes == 3 and len(sub.X_train) == 30 and set(sub.y_train) == {0, 1, 2}
-    assert set(sub.y_test) == {0, 1, 2} and len(sub.X_test) == int(np.isin(digits.y_test, [5, 6, 7]).sum())
-    img = np.zeros((1, 64), dtype="float32")
-    img[0, 3 * 8 + 3] = 1.0
-    assert np.array_equal(D.shift_augment(img, (8, 8), max_shift=0), img)
-    out = D.shift_augment(np.repeat(img, 50, 0), (8, 8), max_shift=1, rng=np.random.default_rng(0))
-    pos = set(np.argmax(out, axis=1))
-    assert out.sum() == 50 and pos <= {r * 8 + c for r in (2, 3, 4) for c in (2, 3, 4)} and len(pos) > 3
+    return CD.load_dataset("digits", seed=0)
 
 
 def test_mlp_training_dead_units_gradients_and_transfer(digits):
@@ -191,8 +166,8 @@ def test_mlp_training_dead_units_gradients_and_transfer(digits):
     ``set_weights`` (the reused layers start from a fresh initialization, not base's trained weights),
     reusing base's own layer objects instead of copies (fine-tuning the new model then moves base), and
     ``freeze`` ignored (the reused layers are trainable and move in the first training)."""
-    a = D.subset_classes(digits, [0, 1, 2, 3, 4])
-    b = D.subset_classes(digits, [5, 6, 7, 8, 9], n_per_class=20)
+    a = CD.subset_classes(digits, [0, 1, 2, 3, 4])
+    b = CD.subset_classes(digits, [5, 6, 7, 8, 9], n_per_class=20)
     base = D.build_mlp(64, 5, depth=2, width=32, seed=0)
     h = D.train(base, a, optimizer=keras.optimizers.Adam(0.01), epochs=3)
     assert h["val_accuracy"][-1] > 0.8

@@ -16,6 +16,8 @@ import pytest
 
 from labkit import conditioning as C
 from labkit import deepnets as D
+from labkit.data.classification import load_dataset, subset_classes
+from labkit.env import import_keras
 
 SEEDS = (0, 1, 2)
 pytestmark = pytest.mark.slow
@@ -23,7 +25,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_01_adaptive_methods_win_only_on_badly_scaled_features(seed):
-    data = D.load_dataset("digits", seed=seed)
+    data = load_dataset("digits", seed=seed)
     cmp = C.compare_optimizers(data.X_train, data.y_train, data.n_classes, seed=seed)
     assert cmp.adaptive_all_better("badly scaled"), cmp.final("badly scaled")
     assert cmp.gap("standardized") < 1.5 < cmp.gap("badly scaled"), (cmp.gap("standardized"), cmp.gap("badly scaled"))
@@ -52,10 +54,10 @@ def test_02_backward_gain_explains_the_lecture_tanh_x4(seed):
 def test_02_transfer_small_dense_net_loses_to_scratch(seed):
     """02 §5: layers reused from digits 0-4 lose to training from scratch on 5-9 with 10 labels per class, frozen
     and fine-tuned alike (margins 0.05-0.16 on seeds 0-4, measured 2026-12-03)."""
-    keras = D.import_keras()
-    data = D.load_dataset("digits", seed=seed)
-    task_a = D.subset_classes(data, [0, 1, 2, 3, 4])
-    task_b = D.subset_classes(data, [5, 6, 7, 8, 9], n_per_class=10, seed=seed)
+    keras = import_keras()
+    data = load_dataset("digits", seed=seed)
+    task_a = subset_classes(data, [0, 1, 2, 3, 4])
+    task_b = subset_classes(data, [5, 6, 7, 8, 9], n_per_class=10, seed=seed)
     keras.utils.set_random_seed(seed)
     base = D.build_mlp(data.n_features, 5, depth=3, width=64, seed=seed)
     D.train(base, task_a, keras.optimizers.Adam(1e-2), epochs=8, batch_size=64, seed=seed)
@@ -72,10 +74,10 @@ def test_02_transfer_small_dense_net_loses_to_scratch(seed):
 
 @pytest.fixture(scope="module", params=SEEDS)
 def reg_run(request):
-    from labkit import regularization as R
+    from labkit.deepnets import regularization as R
 
     seed = request.param
-    data = D.load_dataset("digits", seed=seed)
+    data = load_dataset("digits", seed=seed)
     noisy = R.with_label_noise(data, 0.3, seed=seed)
     return seed, data, R.overfit_experiment(noisy, epochs=60, seed=seed, specs=R.REG_SPECS)
 
@@ -89,7 +91,7 @@ def test_02_regularizers_against_memorized_noisy_labels(reg_run):
 
 
 def test_02_mc_dropout_uncertainty_finds_the_errors(reg_run):
-    from labkit import mc_dropout as M
+    from labkit.deepnets import mc_dropout as M
 
     seed, data, res = reg_run
     probs = M.mc_predict(res.models["dropout"], data.X_test, T=30, seed=seed)

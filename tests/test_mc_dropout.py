@@ -1,4 +1,4 @@
-"""labkit.mc_dropout: the uncertainty formulas on hand-made pass sets, the passes really being stochastic, and
+"""labkit.deepnets.mc_dropout: the uncertainty formulas on hand-made pass sets, the passes really being stochastic, and
 the scores in the form labkit.active.strategies consumes."""
 import os
 
@@ -7,7 +7,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import pytest
 
-from labkit import mc_dropout as M
+from labkit.deepnets import mc_dropout as M
 from labkit.active import strategies as S
 
 
@@ -32,7 +32,7 @@ def test_formulas_on_hand_made_passes():
 
 @pytest.fixture(scope="module")
 def dropout_net():
-    from labkit.optim import import_keras
+    from labkit.env import import_keras
 
     keras = import_keras()
     keras.utils.set_random_seed(0)

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from labkit import optim as O
+from labkit.env import import_keras
 
 STEPS = 100
 # What the comparisons really achieve, measured over every optimizer and case below: trajectories (float64 on
@@ -217,7 +218,7 @@ def test_optimizer_follows_a_schedule_like_keras(grads):
 
 
 def test_plateau_scheduler_matches_keras_callback():
-    keras = O.import_keras()
+    keras = import_keras()
 
     losses = [1.0, 0.9, 0.85, 0.86, 0.85, 0.8499, 0.87, 0.7, 0.71, 0.72, 0.73, 0.74, 0.69, 0.69, 0.7,
               0.71, 0.72, 0.6, 0.61, 0.62, 0.63, 0.64, 0.65]

@@ -1,12 +1,12 @@
-"""labkit.regularization: max-norm and the penalties against Keras (float32: 1e-6 relative)."""
+"""labkit.deepnets.regularization: max-norm and the penalties against Keras (float32: 1e-6 relative)."""
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
-from labkit import regularization as R
-from labkit.optim import import_keras
+from labkit.deepnets import regularization as R
+from labkit.env import import_keras
 
 keras = import_keras()
 
@@ -45,9 +45,9 @@ def test_regularized_mlp_applies_the_constraint_during_training():
 
 def test_fewer_epochs_than_chunks_still_trains_every_epoch():
     """5 epochs in the default 10 chunks (the tiny profile) used to call fit on an empty chunk (ValueError)."""
-    from labkit import deepnets as D
+    from labkit.data.classification import load_dataset
 
-    data = D.load_dataset("digits", seed=0)
+    data = load_dataset("digits", seed=0)
     specs = {k: R.REG_SPECS[k] for k in ("none", "early stopping")}
     res = R.overfit_experiment(data, n_train=60, n_val=20, width=16, epochs=5, seed=0, specs=specs)
     assert res.curves["none"]["epoch"] == [1, 2, 3, 4, 5]

@@ -55,7 +55,9 @@ def test_optimizer_and_init_widgets_bundle_their_figure():
     from labkit.widgets import optim as OW
 
     _png(_bundle(OW.path_widget()))
-    _png(_bundle(OW.init_widget(depth=4)))
+    from labkit.widgets import deepnets as DW
+
+    _png(_bundle(DW.init_widget(depth=4)))
 
 
 def test_conf_widget_bundles_its_figure(tmp_path):

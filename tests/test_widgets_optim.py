@@ -7,6 +7,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from labkit import optim as O  # noqa: E402
+from labkit.widgets import deepnets as DW  # noqa: E402
 from labkit.widgets import optim as OW  # noqa: E402
 
 
@@ -30,22 +31,22 @@ def test_diverging_path_is_reported():
 
 def test_layer_histograms():
     fig, ax = plt.subplots()
-    r = OW.draw_layer_histograms(ax, depth=10, init="he_normal", activation="relu", width=32, n=64, n_layers=4)
+    r = DW.draw_layer_histograms(ax, depth=10, init="he_normal", activation="relu", width=32, n=64, n_layers=4)
     assert len(r["a"]) == 10
     assert len(ax.get_legend().get_texts()) == 4
     plt.close(fig)
 
 
-def _recorder(monkeypatch, name):
-    """Wrap ``OW.<name>`` so each call's keyword values, result and axis title are kept."""
-    calls, draw = [], getattr(OW, name)
+def _recorder(monkeypatch, module, name):
+    """Wrap ``module.<name>`` so each call's keyword values, result and axis title are kept."""
+    calls, draw = [], getattr(module, name)
 
     def rec(ax, **kw):
         r = draw(ax, **kw)
         calls.append((kw, r, ax.get_title()))
         return r
 
-    monkeypatch.setattr(OW, name, rec)
+    monkeypatch.setattr(module, name, rec)
     return calls
 
 
@@ -67,7 +68,7 @@ def test_widgets_wire_controls_to_the_drawing(monkeypatch):
 
     from labkit import deepnets as D
 
-    paths = _recorder(monkeypatch, "draw_path_controls")
+    paths = _recorder(monkeypatch, OW, "draw_path_controls")
     box = OW.path_widget()
     controls = box.children[0].children
     assert [c.description for c in controls][:3] == ["optimizer", "function", "lr"]
@@ -77,8 +78,8 @@ def test_widgets_wire_controls_to_the_drawing(monkeypatch):
                                                                  "ravine", steps=200))
     assert _shown_png(box) == box.static_png
 
-    hists = _recorder(monkeypatch, "draw_layer_histograms")
-    box2 = OW.init_widget(depth=5)
+    hists = _recorder(monkeypatch, DW, "draw_layer_histograms")
+    box2 = DW.init_widget(depth=5)
     first = box2.static_png
     c2 = {c.description: c for c in box2.children[0].children}
     c2["activation"].value = "tanh"

@@ -89,7 +89,7 @@ def variance_propagation(fn, *, n: int = 12, seed: int | None = None, show: bool
 
 
 def _keras_bn(z, eps):
-    from labkit.optim import import_keras
+    from labkit.env import import_keras
 
     keras = import_keras()
     layer = keras.layers.BatchNormalization(epsilon=eps, momentum=0.9, dtype="float64")  # float32 would cancel badly
@@ -121,7 +121,7 @@ def batchnorm_forward(fn, *, n: int = 10, seed: int | None = None, show: bool = 
 
 
 def _keras_max_norm(W, c):
-    from labkit.optim import import_keras
+    from labkit.env import import_keras
 
     keras = import_keras()
     W = keras.ops.convert_to_tensor(np.asarray(W, dtype="float64"), dtype="float64")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from labkit.active.strategies import Predictions, Strategy, _check_k, _top
-from labkit.optim import import_keras
+from labkit.env import import_keras
 
 __all__ = ["mc_predict", "predictive_entropy", "expected_entropy", "mutual_information", "variation_ratio",
            "SCORES", "mc_dropout_scores", "as_predictions", "ScoreStrategy"]

@@ -5,7 +5,7 @@ callbacks, validation), not in the gradient steps. :func:`fit_steps` gives Keras
 epoch: the training set reshuffled ``epochs`` times and concatenated, so it takes exactly the steps of ``epochs``
 ordinary epochs (the last batch of each pass may mix two passes). ``chunks`` splits the run into that many
 ``fit`` calls so that the test loss can be recorded along the way (a learning curve in ``chunks`` points).
-Used by :mod:`labkit.transfer`, :mod:`labkit.regularization` and :mod:`labkit.mc_dropout`.
+Used by :mod:`labkit.deepnets.regularization` and :mod:`labkit.deepnets.mc_dropout`.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from labkit.optim import import_keras
+from labkit.env import import_keras
 
 __all__ = ["compile_classifier", "chunk_bounds", "fit_steps", "evaluate"]
 

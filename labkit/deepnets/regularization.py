@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from labkit import deepnets as D
-from labkit import fastfit as F
-from labkit.optim import import_keras
+from labkit.data.classification import Data
+from labkit.deepnets import fastfit as F
+from labkit.env import import_keras
 
 __all__ = ["max_norm_project", "l1_penalty", "l2_penalty", "build_regularized_mlp", "SPECS", "REG_SPECS", "with_label_noise", "RegResult",
            "overfit_experiment"]
@@ -84,7 +84,7 @@ REG_SPECS = {
 SPECS = REG_SPECS
 
 
-def with_label_noise(data: D.Data, fraction: float, seed: int = 0) -> D.Data:
+def with_label_noise(data: Data, fraction: float, seed: int = 0) -> Data:
     """A copy of ``data`` in which a random ``fraction`` of the *training* labels is replaced by a wrong class
     (uniform over the other classes). The test labels stay clean."""
     if not 0 <= fraction < 1:
@@ -93,7 +93,7 @@ def with_label_noise(data: D.Data, fraction: float, seed: int = 0) -> D.Data:
     y = data.y_train.copy()
     flip = rng.random(len(y)) < fraction
     y[flip] = (y[flip] + rng.integers(1, data.n_classes, int(flip.sum()))) % data.n_classes
-    return D.Data(data.name, data.X_train, y, data.X_test, data.y_test, data.image_shape, data.n_classes)
+    return Data(data.name, data.X_train, y, data.X_test, data.y_test, data.image_shape, data.n_classes)
 
 
 @dataclass
@@ -112,7 +112,7 @@ class RegResult:
         return pd.DataFrame(self.final).T[["train_acc", "test_acc", "test_loss"]]
 
 
-def overfit_experiment(data: D.Data, n_train: int = 300, n_val: int = 100, width: int = 256, epochs: int = 100,
+def overfit_experiment(data: Data, n_train: int = 300, n_val: int = 100, width: int = 256, epochs: int = 100,
                        chunks: int = 10, lr: float = 3e-3, batch_size: int = 32, noise: float = 0.2, seed: int = 0,
                        specs=None, progress=None) -> RegResult:
     """Train one wide MLP per variant in :data:`SPECS` on ``n_train`` training images; test on the test split.
