@@ -87,8 +87,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from labkit.data.bkai import convert
-
-    from labkit.data.bkai import make_vintext
+    from labkit.data.synthetic_text import make_vintext
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-bkai-"))
     try:

@@ -12,7 +12,7 @@ pointing there):
   ``test_no_cycles`` fails;
 * ``from labkit.widgets.metrics import interactive_pr`` inside a function of ``labkit/nms.py`` ->
   ``test_widgets_only_at_the_top`` fails;
-* ``from labkit.widgets import static_vbox`` inside a function of ``labkit/finetune.py`` (a topic module importing
+* ``from labkit.widgets import static_vbox`` inside a function of ``labkit/finetune/runs.py`` (a topic module importing
   a widget) -> ``test_widgets_only_at_the_top`` fails;
 * a new file ``labkit/newmod.py`` with no row in the doc -> ``test_every_module_has_a_row`` fails.
 """

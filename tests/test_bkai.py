@@ -1,4 +1,5 @@
-"""labkit.data.bkai: the BKAI/VinText → YOLO converter on nasty label files, and the synthetic VinText data.
+"""labkit.data.bkai: the BKAI/VinText → YOLO converter on nasty label files; labkit.data.synthetic_text: the
+synthetic VinText data in the same layout.
 
 Expected outputs are worked out by hand in the comments; EXIF handling is checked against the pixels that
 Ultralytics' own image reader returns, and converted labels against Ultralytics' label verifier.
@@ -13,6 +14,7 @@ import pytest
 from PIL import Image
 
 from labkit.data import bkai
+from labkit.data.synthetic_text import make_vintext
 
 W, H = 100, 50
 
@@ -246,8 +248,8 @@ def test_ultralytics_accepts_clipped_and_rejects_unclipped(vintext, tmp_path):
 
 # ----------------------------------------------------------------------------------------------
 def test_make_vintext_layout_and_content(tmp_path):
-    ds = bkai.make_vintext(tmp_path / "a", n_train=12, n_val=4, n_test=4, size=(160, 120), font_px=(14, 22),
-                           p_comma=0.3, p_dontcare=0.2, p_border=0.3, seed=3)
+    ds = make_vintext(tmp_path / "a", n_train=12, n_val=4, n_test=4, size=(160, 120), font_px=(14, 22),
+                      p_comma=0.3, p_dontcare=0.2, p_border=0.3, seed=3)
     names = {d: sorted(p.name for p in (ds.root / d).iterdir()) for d in bkai.VINTEXT_SPLITS.values()}
     assert names["train_images"] == [f"im{i:04d}.jpg" for i in range(1, 13)]
     assert names["test_image"] == [f"im{i:04d}.jpg" for i in range(13, 17)]
@@ -264,17 +266,17 @@ def test_make_vintext_layout_and_content(tmp_path):
     assert crossing.any() and not crossing.all()
     assert Image.open(ds.images_dir("train") / "im0001.jpg").size == (160, 120)
     # deterministic for a seed; another seed differs; the same call reuses the folder
-    ds2 = bkai.make_vintext(tmp_path / "b", n_train=12, n_val=4, n_test=4, size=(160, 120), font_px=(14, 22),
-                            p_comma=0.3, p_dontcare=0.2, p_border=0.3, seed=3)
+    ds2 = make_vintext(tmp_path / "b", n_train=12, n_val=4, n_test=4, size=(160, 120), font_px=(14, 22),
+                       p_comma=0.3, p_dontcare=0.2, p_border=0.3, seed=3)
     assert _tree_digest(ds.root) == _tree_digest(ds2.root)
-    ds3 = bkai.make_vintext(tmp_path / "c", n_train=12, n_val=4, n_test=4, size=(160, 120), seed=4)
+    ds3 = make_vintext(tmp_path / "c", n_train=12, n_val=4, n_test=4, size=(160, 120), seed=4)
     assert (ds3.root / "labels/gt_1.txt").read_text() != (ds.root / "labels/gt_1.txt").read_text()
     with pytest.raises(FileExistsError):
-        bkai.make_vintext(tmp_path / "a", n_train=1, n_val=1, n_test=1, seed=3)
+        make_vintext(tmp_path / "a", n_train=1, n_val=1, n_test=1, seed=3)
 
 
 def test_make_vintext_default_root_under_labkit_home(labkit_home):
-    ds = bkai.make_vintext(n_train=2, n_val=1, n_test=1, size=(64, 48), font_px=(10, 12))
+    ds = make_vintext(n_train=2, n_val=1, n_test=1, size=(64, 48), font_px=(10, 12))
     assert ds.root.parent == (labkit_home / "data" / "synthetic").resolve()
     rep = bkai.convert_vintext(ds.root, labkit_home / "yolo")
     assert rep.totals["images_out"] == 4 and not rep.malformed_lines

@@ -52,12 +52,13 @@ def test_finetune_train_uses_the_subprocess_for_several_gpus(tmp_path, monkeypat
     model in the kernel) and returns its metrics; one device trains in the kernel. Catches: the multi-GPU path not
     wired (Ultralytics' DDP would then try to relaunch the notebook), a .pt name the child would download."""
     from labkit import env, finetune
+    from labkit.finetune import training
 
     calls = []
     monkeypatch.setattr(dl, "train", lambda model, kwargs, workdir=None: calls.append((model, kwargs, workdir))
                         or {"save_dir": kwargs["project"], "metrics": {"metrics/mAP50(B)": 0.5}})
-    monkeypatch.setattr(finetune, "parse_device", lambda device, verbose=True: str(device))
-    monkeypatch.setattr(finetune, "enable_tensorboard", lambda on=True, verbose=True: False)
+    monkeypatch.setattr(training, "parse_device", lambda device, verbose=True: str(device))
+    monkeypatch.setattr(training, "enable_tensorboard", lambda on=True, verbose=True: False)
 
     def no_kernel_model(*a, **k):
         raise AssertionError("the model must not be built in the kernel for DDP")

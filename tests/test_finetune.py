@@ -113,7 +113,8 @@ def test_enable_tensorboard_reflects_package():
 
 def test_two_stage_training_unique_dirs_and_predictions(labkit_home, tmp_path):
     """Stage 1 from yaml, stage 2 from stage 1's best.pt; runs get their own folders; predictions export."""
-    from labkit.data.bkai import convert_vintext, make_vintext
+    from labkit.data.bkai import convert_vintext
+    from labkit.data.synthetic_text import make_vintext
 
     ds = make_vintext(n_train=4, n_val=2, n_test=2, size=(64, 48), font_px=(10, 14), max_words=2, seed=1)
     rep = convert_vintext(ds.root, tmp_path / "yolo")
@@ -241,9 +242,9 @@ def test_border_report_counts_what_each_conversion_loses(labkit_home):
     """On synthetic VinText with words crossing the border: the inside-only check loses boxes, no check makes
     Ultralytics reject whole images, clipping loses nothing. Mutation caught: no clipping in the third conversion
     (then dropped_clipped == dropped > 0), or an inside check that keeps boxes touching the border."""
-    from labkit.data import bkai
+    from labkit.data.synthetic_text import make_vintext
 
-    src = bkai.make_vintext(n_train=24, n_val=1, n_test=1, size=(128, 96), p_border=0.3, seed=3).root
+    src = make_vintext(n_train=24, n_val=1, n_test=1, size=(128, 96), p_border=0.3, seed=3).root
     rep = finetune.border_report(src)
     assert rep["images"] == 24 and rep["boxes"] > 24
     assert rep["lost_inside"] > 0 and rep["dropped"] > 0 and rep["lost_unclipped"] >= rep["dropped"]

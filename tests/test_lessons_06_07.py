@@ -30,10 +30,10 @@ def defaults(stem: str) -> dict:
 # 06 · BKAI fine-tuning
 # ------------------------------------------------------------------------------------------------------------------
 def _vintext(P, seed):
-    from labkit.data import bkai
+    from labkit.data.synthetic_text import make_vintext
 
-    return bkai.make_vintext(n_train=P["N_TRAIN"], n_val=P["N_VAL"], n_test=P["N_TEST"],
-                             size=(P["SYN_WIDTH"], P["SYN_WIDTH"] * 3 // 4), seed=seed).root
+    return make_vintext(n_train=P["N_TRAIN"], n_val=P["N_VAL"], n_test=P["N_TEST"],
+                        size=(P["SYN_WIDTH"], P["SYN_WIDTH"] * 3 // 4), seed=seed).root
 
 
 @pytest.mark.slow

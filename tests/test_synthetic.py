@@ -1,4 +1,5 @@
-"""The embedded synthetic shapes data: deterministic, consistent across its three layouts."""
+"""The embedded synthetic shapes data: deterministic, consistent across its three layouts; the background both
+synthetic datasets (shapes, scene text) draw on."""
 from __future__ import annotations
 
 import filecmp
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from labkit.data.synthetic import make_shapes
+from labkit.data.synthetic import background, make_shapes
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +101,34 @@ def test_empty_split_error(tmp_path):
     d = make_shapes(tmp_path / "s", n_train=2, n_val=2, imgsz=64)
     with pytest.raises(ValueError, match="split 'test' is empty"):
         d.coco_json("test")
+
+
+def _rows_constant(img) -> bool:
+    a = np.asarray(img)
+    return bool((a == a[:, :1]).all())
+
+
+def test_background_gradient_texture_clutter():
+    """``background``: a gradient between the two colours the generator draws first, then the texture and clutter
+    asked for, nothing else.
+
+    Mutations caught: ``any_direction`` ignored (every gradient vertical, or a horizontal one when it is off); the
+    colours drawn from another range or in another order (the first and last rows are not the replayed draw);
+    clutter drawn when ``clutter=None``, or not drawn when asked; an unknown texture accepted silently."""
+    flat = background(np.random.default_rng(0), 40, 30, any_direction=False, textures=("flat",), blur=0)
+    c0, c1 = np.random.default_rng(0).integers(40, 200, size=(2, 3))
+    a = np.asarray(flat)
+    assert a.shape == (30, 40, 3) and _rows_constant(flat)
+    assert a[0, 0].tolist() == c0.tolist() and a[-1, 0].tolist() == c1.tolist()
+    kw = dict(any_direction=True, textures=("flat",), blur=0)
+    assert {_rows_constant(background(np.random.default_rng(s), 24, 24, **kw)) for s in range(20)} == {True, False}
+
+    # the scene text's settings: noise and clutter on a vertical gradient; a function of the generator's state
+    text = dict(colours=(60, 200), any_direction=False, textures=("noise",), noise=6, blur=0)
+    with_clutter = background(np.random.default_rng(1), 64, 48, clutter=(2, 6), **text)
+    assert with_clutter.tobytes() == background(np.random.default_rng(1), 64, 48, clutter=(2, 6), **text).tobytes()
+    without = np.asarray(background(np.random.default_rng(1), 64, 48, clutter=None, **text), dtype=int)
+    changed = (np.abs(np.asarray(with_clutter, dtype=int) - without).max(-1) > 0).mean()
+    assert 0 < changed < 1  # clutter covers part of the picture; the noise under it is the same draw
+    with pytest.raises(ValueError, match="texture"):
+        background(np.random.default_rng(0), 8, 8, textures=("plaid",))

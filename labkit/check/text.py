@@ -137,7 +137,7 @@ def _number(rng, v: float) -> str:
 
 
 def _line_cases(rng, n: int) -> list[dict]:
-    from labkit.data.bkai import COMMA_WORDS, WORDS
+    from labkit.data.synthetic_text import COMMA_WORDS, WORDS
 
     cases = []
     for k in range(n):

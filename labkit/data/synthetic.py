@@ -126,28 +126,54 @@ def _shape_points(kind: str, cx: float, cy: float, r: float, angle: float) -> li
     return [(cx + r * math.cos(offset + 2 * math.pi * i / k), cy + r * math.sin(offset + 2 * math.pi * i / k)) for i in range(k)]
 
 
-def _background(rng: np.random.Generator, size: int) -> Image.Image:
-    """A random background: vertical/horizontal gradient, noise, or stripes, in muted colours."""
-    c0, c1 = rng.integers(40, 200, size=(2, 3))
-    t = np.linspace(0.0, 1.0, size)[:, None]
-    grad = (c0[None, :] * (1 - t) + c1[None, :] * t)  # (size, 3)
-    img = np.broadcast_to(grad[:, None, :], (size, size, 3)).copy()
-    if rng.random() < 0.5:
-        img = img.transpose(1, 0, 2)
-    style = rng.integers(0, 3)
-    if style == 1:  # noise texture
-        img += rng.normal(0, 18, size=img.shape)
-    elif style == 2:  # soft stripes
+def background(rng: np.random.Generator, w: int, h: int, *, colours: tuple[int, int] = (40, 200),
+               any_direction: bool = True, textures: Sequence[str] = ("flat", "noise", "stripes"),
+               noise: float = 18.0, blur: float = 0.6, clutter: tuple[int, int] | None = None) -> Image.Image:
+    """A random ``w`` x ``h`` background that is not an object: a gradient, a texture, optional clutter.
+
+    The gradient runs between two random colours drawn from ``colours`` (low, high): vertical, or in either
+    direction with ``any_direction``. One of ``textures`` is drawn on it: ``"flat"`` (none), ``"noise"``
+    (Gaussian, standard deviation ``noise``) or ``"stripes"`` (soft vertical bands); the choice is random
+    only when there are several. ``blur`` (a Gaussian radius, 0 for none) softens it; ``clutter`` = (low, high)
+    then draws that many (high exclusive) sharp rectangles and lines, distractors that are not labelled.
+
+    The defaults are the shapes' backgrounds; the scene text (:mod:`labkit.data.synthetic_text`) uses
+    ``colours=(60, 200), any_direction=False, textures=("noise",), noise=6, blur=0, clutter=(2, 6)``. The same
+    generator state gives the same picture, so a seed reproduces both datasets.
+    """
+    c0, c1 = rng.integers(colours[0], colours[1], size=(2, 3))
+    vertical = not (any_direction and rng.random() < 0.5)
+    t = np.linspace(0.0, 1.0, h if vertical else w)[:, None]
+    grad = c0[None, :] * (1 - t) + c1[None, :] * t  # one colour per row (or column)
+    img = np.broadcast_to(grad[:, None, :] if vertical else grad[None, :, :], (h, w, 3)).copy()
+    texture = textures[int(rng.integers(0, len(textures)))] if len(textures) > 1 else textures[0]
+    if texture == "noise":
+        img += rng.normal(0, noise, size=img.shape)
+    elif texture == "stripes":
         period = rng.integers(8, 24)
-        stripes = (np.arange(size) // period % 2)[None, :, None] * rng.integers(10, 35)
-        img += stripes
-    return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.6))
+        img += (np.arange(w) // period % 2)[None, :, None] * rng.integers(10, 35)
+    elif texture != "flat":
+        raise ValueError(f"texture must be 'flat', 'noise' or 'stripes', got {texture!r}")
+    out = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
+    if blur:
+        out = out.filter(ImageFilter.GaussianBlur(blur))
+    if clutter is not None:
+        d = ImageDraw.Draw(out)
+        for _ in range(int(rng.integers(*clutter))):  # rectangles and lines that are not objects
+            x0, y0 = int(rng.integers(0, w)), int(rng.integers(0, h))
+            col = tuple(int(v) for v in rng.integers(40, 220, 3))
+            if rng.random() < 0.5:
+                d.rectangle([x0, y0, x0 + int(rng.integers(10, w // 3)), y0 + int(rng.integers(10, h // 3))], fill=col)
+            else:
+                d.line([x0, y0, int(rng.integers(0, w)), int(rng.integers(0, h))], fill=col,
+                       width=int(rng.integers(1, 4)))
+    return out
 
 
 def _draw_image(rng: np.random.Generator, imgsz: int, n_classes: int, max_objects: int,
                 min_size: float, max_size: float) -> tuple[Image.Image, list[tuple[int, float, float, float, float]]]:
     """Draw one image; return it and its objects as (class_id, x1, y1, x2, y2) in pixels."""
-    img = _background(rng, imgsz)
+    img = background(rng, imgsz, imgsz)
     draw = ImageDraw.Draw(img)
     n = int(rng.integers(1, max_objects + 1))
     objects: list[tuple[int, float, float, float, float]] = []

@@ -52,9 +52,10 @@ Layout of the package (every public name is importable from ``labkit.metrics``):
 
 * ``labkit/metrics/ap.py`` — the readable AP code notebook 05 teaches (matching one image, the P-R curve, its
   envelope, AP in the four conventions);
-* ``labkit/metrics/_engine.py`` — internal: the vectorised engine behind :func:`evaluate` (speed engineering);
-* ``labkit/metrics/ultralytics_hook.py`` — :func:`ultralytics_val_predictions` (an Ultralytics validator
-  subclass; to move beside the fine-tuning code).
+* ``labkit/metrics/_engine.py`` — internal: the vectorised engine behind :func:`evaluate` (speed engineering).
+
+What Ultralytics' ``model.val()`` scores is captured by :func:`labkit.finetune.ultralytics_val_predictions`, beside
+the rest of the Ultralytics code.
 
 The P-R explorer widget of notebook 05 is :func:`labkit.widgets.metrics.interactive_pr`.
 """
@@ -64,11 +65,10 @@ from labkit.metrics._engine import (AREA_LABELS, AREA_RANGES, COCO_STAT_NAMES, M
                                     load_coco_json, pycocotools_stats)
 from labkit.metrics.ap import (CONVENTIONS, IOU_THRESHOLDS, REC_THRESHOLDS, ap_from_pr, class_matches, envelope,
                                match_image, pr_curve, threshold_view, ultralytics_ap, voc_ap)
-from labkit.metrics.ultralytics_hook import ultralytics_val_predictions
 
 __all__ = [
     "CONVENTIONS", "MetricsInputError", "DetectionMetrics", "evaluate", "evaluate_coco_json", "load_coco_json",
     "pycocotools_stats",
     "confusion_matrix", "match_image", "pr_curve", "ap_from_pr", "class_matches", "threshold_view",
-    "ultralytics_val_predictions", "COCO_STAT_NAMES",
+    "COCO_STAT_NAMES",
 ]

@@ -1,8 +1,9 @@
 """Ultralytics validator hook: capture exactly what ``model.val()`` scores.
 
 It subclasses Ultralytics' ``DetectionValidator`` and calls its private ``_prepare_batch``, so it follows
-Ultralytics' internals; it belongs beside the fine-tuning code (``labkit/finetune.py`` imports it from
-``labkit.metrics``) and will move there once that module is free to edit.
+Ultralytics' internals, as the rest of :mod:`labkit.finetune` does. Notebook 05 uses it to recompute
+``model.val()``'s mAP with :func:`labkit.metrics.evaluate` (``convention="ultralytics"``) from the very boxes the
+validator scored.
 """
 
 from __future__ import annotations
