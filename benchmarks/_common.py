@@ -2,7 +2,9 @@
 
 Every side of a comparison goes through :func:`timed` with the same ``warmup`` and ``repeat``: the warm-up runs
 are not timed (imports, caches, first-call compilation), then the best of ``repeat`` timed runs is reported
-(the best run is the one least disturbed by other load on the machine). :func:`save` writes
+(the best run is the one least disturbed by other load on the machine). :func:`interleaved` applies the same rule
+to several sides at once, calling them in turn (a, b, c, a, b, c, ...) so that a load change on a shared machine
+hits every side alike. :func:`save` writes
 ``runs/bench/<name>-<UTC time>.json`` with the machine (CPU count and model, load average, Python, platform and
 package versions) next to the numbers, so a figure quoted elsewhere can name its file.
 """
@@ -13,6 +15,7 @@ import importlib.metadata as _md
 import json
 import os
 import platform
+import statistics
 import time
 from pathlib import Path
 
@@ -35,6 +38,27 @@ def timed(fn, *, repeat: int, warmup: int, setup=None):
         times.append(time.perf_counter() - t)
         best = min(best, times[-1])
     return best, out
+
+
+def interleaved(fns: dict, *, repeat: int, warmup: int, setup=None) -> dict:
+    """Time every side of ``fns`` (name -> callable) in turn: ``warmup`` untimed rounds, then ``repeat`` timed ones.
+
+    ``setup`` (optional) is called before every call, outside the timed region, and returns the call's arguments.
+    Returns ``{name: {"best": s, "median": s, "times": [s, ...], "out": last output}}``."""
+    args = setup if setup is not None else (lambda: ())
+    res = {name: {"times": [], "out": None} for name in fns}
+    for _ in range(warmup):
+        for name, fn in fns.items():
+            res[name]["out"] = fn(*args())
+    for _ in range(max(repeat, 1)):
+        for name, fn in fns.items():
+            a = args()
+            t = time.perf_counter()
+            res[name]["out"] = fn(*a)
+            res[name]["times"].append(time.perf_counter() - t)
+    for r in res.values():
+        r["best"], r["median"] = min(r["times"]), statistics.median(r["times"])
+    return res
 
 
 def _cpu_model() -> str:

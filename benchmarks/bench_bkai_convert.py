@@ -5,13 +5,16 @@ The seed (``000_*``, "BKAI 2") converts each image serially: ``cv2.imread`` + ``
 boxes partly outside the image dropped, then the image copied and the label written. labkit reads the size from
 the file header (EXIF-aware), parses robustly, clips, reports, and runs in a thread pool.
 
-    .venv/bin/python benchmarks/bench_bkai_convert.py [--n 150] [--size 1280 720] [--repeat 3]
+    .venv/bin/python benchmarks/bench_bkai_convert.py [--n 150] [--size 1280 720] [--repeat 3] [--warmup 1]
 
-Both sides write to fresh folders in the same process; the best of ``--repeat`` runs is reported.
+Both sides write to fresh folders in the same process. Each gets the same ``--warmup`` untimed runs (page cache,
+imports) and ``--repeat`` timed runs, taken in turn (``benchmarks/_common.py``, ``interleaved``); the best run of
+each is reported and saved with machine info to ``runs/bench/bench_bkai_convert-<time>.json``.
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import shutil
 import sys
@@ -19,7 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import interleaved, save  # noqa: E402
 
 
 def seed_convert(images_folder, labels_folder, output_images_folder, output_labels_folder) -> int:
@@ -82,8 +86,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=80, help="training images in the synthetic set")
     ap.add_argument("--size", type=int, nargs=2, default=(1280, 720), help="image width height (VinText photos are large)")
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=3, help="timed runs per side (the best is reported)")
+    ap.add_argument("--warmup", type=int, default=1, help="untimed runs per side before timing")
     ap.add_argument("--workers", type=int, default=None, help="labkit threads (default: min(8, 2*cpus))")
+    ap.add_argument("--no-save", action="store_true", help="do not write runs/bench/bench_bkai_convert-*.json")
     args = ap.parse_args(argv)
 
     from labkit.data.bkai import convert
@@ -97,22 +103,29 @@ def main(argv=None) -> int:
                           font_px=(h // 20, h // 8), max_words=8, seed=0)
         print(f"synthetic VinText: {args.n} images {w}x{h}, {ds.n_boxes} boxes (generated in {time.perf_counter() - t0:.1f} s)")
         images, labels = ds.images_dir("train"), ds.labels_dir
-        # warm the page cache and imports for both sides
-        seed_convert(str(images), str(labels), str(tmp / "warm/i"), str(tmp / "warm/l"))
-        convert({"train": images}, labels, tmp / "warm2")
-        t_seed, t_lab = [], []
-        for r in range(args.repeat):
-            t = time.perf_counter()
-            kept_seed = seed_convert(str(images), str(labels), str(tmp / f"seed{r}/images"), str(tmp / f"seed{r}/labels"))
-            t_seed.append(time.perf_counter() - t)
-            t = time.perf_counter()
-            rep = convert({"train": images}, labels, tmp / f"labkit{r}", workers=args.workers)
-            t_lab.append(time.perf_counter() - t)
-        s, lk = min(t_seed), min(t_lab)
+        run = itertools.count()  # every call writes to a folder of its own
+
+        def seed_side():
+            r = next(run)
+            return seed_convert(str(images), str(labels), str(tmp / f"seed{r}/images"), str(tmp / f"seed{r}/labels"))
+
+        def labkit_side():
+            return convert({"train": images}, labels, tmp / f"labkit{next(run)}", workers=args.workers)
+
+        res = interleaved({"seed": seed_side, "labkit": labkit_side}, repeat=args.repeat, warmup=args.warmup)
+        s, lk = res["seed"]["best"], res["labkit"]["best"]
+        kept_seed, rep = res["seed"]["out"], res["labkit"]["out"]
+        print(f"every side: warm-up {args.warmup}, best of {args.repeat} runs taken in turn")
         print(f"seed approach (cv2 decode x2 + PIL verify, serial): {s:.3f} s  {args.n / s:8.1f} img/s  boxes kept {kept_seed}")
         print(f"labkit.data.bkai.convert (header size, threads):     {lk:.3f} s  {args.n / lk:8.1f} img/s  boxes kept "
               f"{rep.totals['kept']} ({rep.totals['clipped']} clipped instead of dropped)")
         print(f"speed-up: {s / lk:.1f}x (target >= 5x)")
+        if not args.no_save:
+            path = save("bench_bkai_convert", {k: v for k, v in vars(args).items() if k != "no_save"},
+                        {"seconds": {k: r["times"] for k, r in res.items()}, "best_s": {"seed": s, "labkit": lk},
+                         "speed_up": s / lk, "boxes_kept": {"seed": kept_seed, "labkit": rep.totals["kept"]},
+                         "boxes_clipped_labkit": rep.totals["clipped"]}, packages=("opencv-python", "pillow"))
+            print(f"saved {path.relative_to(Path(__file__).resolve().parents[1])}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

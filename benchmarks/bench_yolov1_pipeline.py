@@ -6,7 +6,9 @@ one process, once without and once with the paper's augmentation. The generator
 the label matrix in a Python loop, every epoch -- what the source notebook did -- and, with augmentation,
 calls the same affine and HSV functions eagerly on each image. The tf.data pipeline decodes and resizes in
 parallel, caches the resized uint8 images after the first epoch, augments (affine + HSV) and encodes whole
-batches in the graph, and prefetches.
+batches in the graph, and prefetches. Both sides run the same ``--epochs`` over the same images; the generator has
+no cache, so all its epochs are averaged, while tf.data's first epoch (which fills its cache) is reported apart from
+the later ones. The results are saved with machine info to ``runs/bench/bench_yolov1_pipeline-<time>.json``.
 
     python benchmarks/bench_yolov1_pipeline.py                 # synthetic shapes, 2 threads
     python benchmarks/bench_yolov1_pipeline.py --voc-root /kaggle/input/.../VOC2007 --split trainval --n 512
@@ -15,7 +17,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import save  # noqa: E402
 
 
 def main(argv=None):
@@ -28,6 +35,7 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2, help="CPU threads for TensorFlow (the course target: 2)")
+    ap.add_argument("--no-save", action="store_true", help="do not write runs/bench/bench_yolov1_pipeline-*.json")
     args = ap.parse_args(argv)
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -66,7 +74,7 @@ def main(argv=None):
 
     print(f"{n} images, input {args.imgsz}px, batch {args.batch}, {args.threads} threads, "
           f"TensorFlow {tf.__version__}, XLA for the HSV step: {xla_available()}")
-    rows = {}
+    rows, epochs = {}, {}
     for aug in (False, True):
         kind = "paper augmentation" if aug else "no augmentation"
         gen = run(lambda: python_generator_batches(voc, args.imgsz, batch_size=args.batch, augment=aug),
@@ -74,6 +82,7 @@ def main(argv=None):
         ds = make_dataset(voc, args.imgsz, batch_size=args.batch, training=aug, augment=aug, cache=True)
         tfd = run(lambda: ds, f"tf.data, {kind}")
         rows[kind] = (sum(gen) / len(gen), tfd[0], sum(tfd[1:]) / max(1, len(tfd) - 1))
+        epochs[kind] = {"python_generator_img_s": gen, "tf_data_img_s": tfd}
     print()
     print("Same batches from both sides (the generator augments each image eagerly with the same functions);")
     print("images/s, the generator averaged over its epochs, tf.data split into the first epoch (decodes and")
@@ -85,6 +94,14 @@ def main(argv=None):
     print(f"(cross-check: tf.data with augmentation vs the generator without it, later epochs: "
           f"{rows['paper augmentation'][2] / g0:.1f}x)")
     print("target: >= 3x (later epochs)")
+    if not args.no_save:
+        settings = {k: v for k, v in vars(args).items() if k != "no_save"}
+        settings.update(images=n, xla_hsv=bool(xla_available()))
+        results = {kind: {"generator_img_s": g, "tf_data_epoch1_img_s": first, "tf_data_later_img_s": later,
+                          "ratio_later": later / g, "ratio_epoch1": first / g, "per_epoch": epochs[kind]}
+                   for kind, (g, first, later) in rows.items()}
+        path = save("bench_yolov1_pipeline", settings, results, packages=("tensorflow",))
+        print(f"saved {path.relative_to(Path(__file__).resolve().parents[1])}")
     return rows
 
 

@@ -7,7 +7,7 @@ import torch
 
 from labkit.active import pool as P
 from labkit.active.loop import LoopConfig, run_loop, train_full_pool
-from labkit.active.scoring import per_image_predict_scores, predict_pool, subset_indices
+from labkit.active.scoring import predict_pool, subset_indices
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +77,11 @@ def test_batching_does_not_change_scores_and_model_is_untouched(shapes, model):
         np.testing.assert_allclose(x, y, atol=1e-5)
     after = model.model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # scored a fused copy, not the model
-    # the source's per-image loop sees only each image's max confidence
-    src = per_image_predict_scores(model, paths[:2], imgsz=64, conf=0.25)
+    # the source's per-image predict sees only each image's max confidence
+    src = []
+    for p in paths[:2]:
+        c = model.predict(source=p, imgsz=64, conf=0.25, verbose=False, save=False)[0].boxes.conf
+        src.append(1.0 - float(c.max()) if c.numel() else 1.0)
     np.testing.assert_allclose(src, [1 - p.max() if p.size else 1.0 for p in a.probs[:2]], atol=1e-5)
 
 

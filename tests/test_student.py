@@ -141,6 +141,18 @@ def test_run_cases_reports_a_stub_and_an_exception_without_raising():
     assert all(isinstance(g, AttributeError) for g in seen)  # the hint sees this case's error, never a stale result
 
 
+def test_run_cases_reports_a_long_error_on_one_short_line():
+    """An error message of many lines (torch lists every missing key of a state_dict) is reported on the failure's
+    one line, cut to 300 characters. Mutation caught: reporting ``str(err)`` as it is (multi-line, unbounded)."""
+    def noisy(x):
+        raise RuntimeError("Missing key(s) in state_dict:\n" + "\n".join(f'"layer{i}.weight"' for i in range(200)))
+
+    r = check.run_cases("double", noisy, _cases(1), lambda x: x + x, show=False)
+    line = next(ln for ln in r.message.splitlines() if "raised RuntimeError" in ln)
+    assert "Missing key(s) in state_dict: \"layer0.weight\" \"layer1.weight\"" in line and line.endswith("...")
+    assert len(line.strip()) <= len("raised RuntimeError: ") + 300
+
+
 def test_run_cases_cannot_be_fooled_by_changing_inputs_in_place():
     def sneaky(x):
         x *= 2  # changes the caller's array: the reference must not see the changed value

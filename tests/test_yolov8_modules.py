@@ -17,23 +17,17 @@ from ultralytics.nn.modules import conv as UC  # noqa: E402
 from ultralytics.nn.tasks import DetectionModel  # noqa: E402
 from ultralytics.utils.torch_utils import initialize_weights  # noqa: E402
 
+from labkit.check.yolov8 import randomise_batchnorm  # noqa: E402
 from labkit.yolov8.model import ultralytics_head_outputs  # noqa: E402
 
 TOL = 1e-5
 
 
 def _randomise(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Random BN statistics/affine so that eval mode is not an identity, as Ultralytics' model init."""
-    initialize_weights(module)  # BN eps=1e-3, momentum=0.03, exactly what a built YOLO model has
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.2)
-                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-                m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.1)
-    return module
+    """Ultralytics' model init (BN eps=1e-3, momentum=0.03, exactly what a built YOLO model has), then labkit's
+    random BN statistics and affine parameters, so that eval mode is not an identity."""
+    initialize_weights(module)
+    return randomise_batchnorm(module, torch.Generator().manual_seed(seed))
 
 
 def _compare(theirs: torch.nn.Module, ours: torch.nn.Module, x, seed=0):

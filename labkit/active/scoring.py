@@ -29,8 +29,7 @@ import numpy as np
 
 from .strategies import Predictions
 
-__all__ = ["predict_pool", "load_batch", "subset_indices", "per_image_predict_scores", "cpu_batch",
-           "CPU_BATCH_PIXELS"]
+__all__ = ["predict_pool", "load_batch", "subset_indices", "cpu_batch", "CPU_BATCH_PIXELS"]
 
 
 def subset_indices(n: int, subset: int | float | None, seed: int = 0) -> np.ndarray:
@@ -211,14 +210,3 @@ def predict_pool(model, paths: Sequence[str | os.PathLike], imgsz: int = 128, ba
     emb = torch.cat(feats).numpy().astype(np.float64) if embed and feats else None
     return Predictions(paths, boxes, probs, emb)
 
-
-def per_image_predict_scores(model, paths: Sequence[str | os.PathLike], imgsz: int = 128, conf: float = 0.01,
-                             device: str = "cpu") -> np.ndarray:
-    """The source's loop, for comparison: one ``model.predict`` call per image, score ``1 - max(conf)``
-    (1 when nothing is detected). Slow, and it only sees each box's top class score."""
-    out = []
-    for p in paths:
-        r = model.predict(source=str(p), imgsz=imgsz, conf=conf, device=device, verbose=False, save=False)
-        c = r[0].boxes.conf
-        out.append(1.0 - float(c.max()) if c.numel() > 0 else 1.0)
-    return np.asarray(out)

@@ -73,6 +73,12 @@ def describe(x: Any, limit: int = 160) -> str:
         text = f"{x:.6g}"
     else:
         text = repr(x)
+    return _one_line(text, limit)
+
+
+def _one_line(text: str, limit: int) -> str:
+    """``text`` on one line (whitespace runs collapsed), cut to ``limit`` characters (e.g. torch's error listing every
+    missing key of a state_dict)."""
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -138,7 +144,7 @@ def run_cases(name: str, fn: Callable, cases: Iterable[dict], reference: Callabl
             return _finish(Report(name, False, 0, len(cases), msg, seed), show)
         except Exception as err:  # noqa: BLE001 - the student's code may raise anything; report it
             got = err  # what a callable hint sees for this case
-            diff = f"raised {type(err).__name__}: {err}"
+            diff = f"raised {type(err).__name__}: {_one_line(str(err), 300)}"
         else:
             diff = compare(expected, got)
         if diff is None:

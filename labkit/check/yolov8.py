@@ -38,34 +38,7 @@ REF = "labkit.yolov8 (verified against Ultralytics)"
 RTOL, ATOL = 1e-5, 1e-5  # float32 on both sides; only the order of operations may differ
 
 
-class _Failed:
-    """What the student's code did instead of returning a result (so run_cases never sees a raise)."""
-
-    def __init__(self, text: str):
-        self.text = text
-
-    def __repr__(self) -> str:
-        return self.text
-
-
-def _safe(call: Callable, name: str) -> Callable:
-    """``call(**case)`` with exceptions (other than NotImplementedError) turned into a :class:`_Failed` result."""
-
-    def run(**case):
-        try:
-            return call(**case)
-        except NotImplementedError:
-            raise
-        except Exception as err:  # noqa: BLE001 - the student's code may raise anything; report it
-            return _Failed(f"raised {type(err).__name__}: {' '.join(str(err).split())[:300]}")
-
-    run.__name__ = name
-    return run
-
-
 def _close(expected, got) -> str | None:
-    if isinstance(got, _Failed):
-        return got.text
     return compare_arrays(expected, got, rtol=RTOL, atol=ATOL)
 
 
@@ -82,8 +55,10 @@ def _isolated():
         torch.set_num_threads(threads)
 
 
-def _randomise(module: torch.nn.Module, g: torch.Generator) -> torch.nn.Module:
-    """Random BN statistics and affine parameters, so eval mode is not an identity."""
+def randomise_batchnorm(module: torch.nn.Module, g: torch.Generator) -> torch.nn.Module:
+    """Give every ``BatchNorm2d`` of ``module`` random running statistics and affine parameters drawn from ``g``
+    (in place; returns ``module``), so that eval mode is not an identity and a copied state_dict is really tested.
+    The checkers here and ``tests/test_yolov8_modules.py`` use it."""
     with torch.no_grad():
         for m in module.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
@@ -96,7 +71,7 @@ def _randomise(module: torch.nn.Module, g: torch.Generator) -> torch.nn.Module:
 
 def _reference_module(ref_cls, args, weights: int):
     torch.manual_seed(weights)  # inside the checker's forked RNG: the notebook's own stream is untouched
-    return _randomise(ref_cls(*args), torch.Generator().manual_seed(weights))
+    return randomise_batchnorm(ref_cls(*args), torch.Generator().manual_seed(weights))
 
 
 def _check_module(name: str, cls, ref_cls, cases: list[dict], *, load: bool, hint: str, seed: int, show: bool,
@@ -118,9 +93,9 @@ def _check_module(name: str, cls, ref_cls, cases: list[dict], *, load: bool, hin
             mine.load_state_dict(_reference_module(ref_cls, args, weights).state_dict(), strict=True)
         return forward(mine, x, train)
 
-    fn = _safe(yours, getattr(cls, "__name__", "your block"))
+    yours.__name__ = getattr(cls, "__name__", "your block")
     with _isolated():
-        return run_cases(name, fn, cases, reference, compare=compare, reference_name=REF, hint=hint, seed=seed,
+        return run_cases(name, yours, cases, reference, compare=compare, reference_name=REF, hint=hint, seed=seed,
                          show=show)
 
 
@@ -209,8 +184,6 @@ def _detect_output(out, train: bool):
 
 
 def _compare_dict(expected: dict, got) -> str | None:
-    if isinstance(got, _Failed):
-        return got.text
     for key, value in expected.items():
         diff = compare_arrays(value, got[key], rtol=RTOL, atol=ATOL)
         if diff:
@@ -307,8 +280,6 @@ def tal_assign(fn, *, n: int = 12, seed: int | None = None, show: bool = True) -
         return out.scores, out.fg_mask, out.gt_idx
 
     def compare(expected, got) -> str | None:
-        if isinstance(got, _Failed):
-            return got.text
         if not (isinstance(got, (tuple, list)) and len(got) == 3):
             return f"expected a tuple (target_scores, fg_mask, gt_idx), got {type(got).__name__}"
         (e_scores, e_fg, e_idx), (scores, fg, idx) = expected, got
@@ -321,9 +292,8 @@ def tal_assign(fn, *, n: int = 12, seed: int | None = None, show: bool = True) -
         diff = compare_arrays(e_scores, scores, rtol=RTOL, atol=ATOL)
         return f"target_scores: {diff}" if diff else None
 
-    fn_ = _safe(fn, getattr(fn, "__name__", "your function"))
     with _isolated():
-        return run_cases("tal_assign", fn_, cases, reference, compare=compare, reference_name=REF, seed=seed,
+        return run_cases("tal_assign", fn, cases, reference, compare=compare, reference_name=REF, seed=seed,
                          show=show, hint=(
             "candidates: anchor centre strictly inside the ground truth (sides under 16 px enlarged to 16 px about "
             "the centre), real ground truths only; metric s^0.5 * CIoU^6 (CIoU clamped at 0); the topk anchors per "
@@ -349,8 +319,6 @@ def _decode_reference(box_logits, anchor_points, stride_tensor, reg_max=16):
 
 
 def _close_decode(expected, got) -> str | None:
-    if isinstance(got, _Failed):
-        return got.text
     return compare_arrays(expected, got, rtol=DECODE_RTOL, atol=DECODE_ATOL)
 
 
@@ -392,9 +360,8 @@ def dfl_decode(fn, *, n: int = 20, seed: int | None = None, show: bool = True) -
         return ("per side: softmax over its reg_max bins, expected bin sum_i i * p_i; box = (ax - l, ay - t, ax + r, "
                 "ay + b) around the anchor point, times the stride; result (B, A, 4)")
 
-    fn_ = _safe(fn, getattr(fn, "__name__", "your function"))
     with _isolated():
-        return run_cases("dfl_decode", fn_, cases, _decode_reference, compare=_close_decode, reference_name=REF,
+        return run_cases("dfl_decode", fn, cases, _decode_reference, compare=_close_decode, reference_name=REF,
                          hint=hint,
                          seed=seed, show=show)
 
@@ -410,7 +377,7 @@ def _decode_from_dist(dist, anc, stride):
 
 
 def _same(a, b, rtol: float = RTOL, atol: float = ATOL) -> bool:
-    if isinstance(b, _Failed):
+    if isinstance(b, Exception):  # what the student's function raised
         return False
     try:
         return compare_arrays(a, b, rtol=rtol, atol=atol) is None
@@ -464,7 +431,6 @@ def align_metric(fn, *, n: int = 12, seed: int | None = None, show: bool = True)
         return ("s: pd_scores at the ground truth's class (gather along the class axis), shape (B, M, A); CIoU of "
                 "every (ground truth, prediction) pair, clamped at 0; t = s**alpha * CIoU**beta")
 
-    fn_ = _safe(fn, getattr(fn, "__name__", "your function"))
     with _isolated():
-        return run_cases("align_metric", fn_, cases, _metric_reference, compare=_close, reference_name=REF, hint=hint,
+        return run_cases("align_metric", fn, cases, _metric_reference, compare=_close, reference_name=REF, hint=hint,
                          seed=seed, show=show)
