@@ -49,7 +49,7 @@ test: install
 
 # What `make test` leaves out to stay under 30 minutes: the lessons that train a model, re-run on seeds 0, 1 and 2
 # (tests/conftest.py lists them). `make test` runs the fast lesson sweeps on the same seeds and checks the default
-# seed's verdicts through nbval. About 7 minutes on 2 idle cores.
+# seed's verdicts through nbval.
 test-extended: install
 	MPLBACKEND=Agg $(BIN)/python -m pytest tests -m extended --durations=25 $(PYTEST_ARGS)
 
