@@ -107,16 +107,19 @@ def write_spec(folder: str | os.PathLike, kwargs: Mapping[str, Any], target: str
 
 
 def train(model: str, train_kwargs: Mapping[str, Any], workdir: str | os.PathLike | None = None,
-          target: str = DEFAULT_TARGET, stream: bool = True, extra: Mapping[str, Any] | None = None) -> dict:
+          target: str = DEFAULT_TARGET, stream: bool = True, extra: Mapping[str, Any] | None = None,
+          env: Mapping[str, str] | None = None) -> dict:
     """Run ``target(model=..., train_kwargs=..., **extra)`` in a subprocess; return what it wrote to its result file.
 
     The child's output is streamed to this process's stdout (the notebook) when ``stream``. A failure raises
     ``RuntimeError`` with the last lines of that output. ``workdir`` holds the spec and the result; keep it out of
-    the training's own save folder (Ultralytics empties that folder before a DDP launch).
+    the training's own save folder (Ultralytics empties that folder before a DDP launch). ``env``: variables added
+    to the child's environment (:func:`child_env`), which its DDP workers inherit.
     """
     workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="labkit-ddp-"))
     spec = write_spec(workdir, {"model": model, "train_kwargs": dict(train_kwargs), **dict(extra or {})}, target)
-    proc = subprocess.Popen(command(spec), env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    proc = subprocess.Popen(command(spec), env=child_env(None if env is None else {**os.environ, **env}),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, bufsize=1)
     tail: list[str] = []
     assert proc.stdout is not None

@@ -4,6 +4,7 @@ pool in the kernel on the first GPU; one device trains in the kernel exactly as 
 from __future__ import annotations
 
 import json
+import os
 import pickle
 from pathlib import Path
 
@@ -58,10 +59,10 @@ def gpus(tmp_path, monkeypatch):
 
     launches, scored = [], []
 
-    def fake_train(model, train_kwargs, workdir=None, target=dl.DEFAULT_TARGET, stream=True, extra=None):
+    def fake_train(model, train_kwargs, workdir=None, target=dl.DEFAULT_TARGET, stream=True, extra=None, env=None):
         json.dumps({"model": model, "train_kwargs": train_kwargs, **(extra or {})})  # the spec must be plain JSON
         launches.append({"model": model, "kwargs": dict(train_kwargs), "workdir": Path(workdir),
-                         "extra": extra, "env": dl.child_env()})
+                         "extra": extra, "env": dl.child_env({**os.environ, **(env or {})})})
         out = Path(train_kwargs["project"]) / train_kwargs["name"]
         (out / "weights").mkdir(parents=True, exist_ok=True)
         (out / "weights" / "last.pt").write_text(f"trained from {model}")
@@ -96,7 +97,8 @@ def test_loop_on_several_gpus_trains_each_round_in_a_subprocess(tmp_path, gpus, 
     Catches: training in the kernel (FakeYOLO.train / env.yolo_model raise), "0,1" handed to the scorer or to the
     validation, the spec written inside the save folder that Ultralytics empties before a DDP launch, round r not
     warm-started from round r-1's last.pt, a ".pt" name the child would download, the label-cache trainer class or
-    the TensorBoard callback not passed on, the child not loading weights safely (ULTRALYTICS_SAFE_LOAD)."""
+    the TensorBoard callback not passed on, the child not loading weights safely (ULTRALYTICS_SAFE_LOAD) or printing
+    Ultralytics' per-epoch logs (YOLO_VERBOSE)."""
     launches, scored = gpus
     pool, val = _files(tmp_path / "pool", 12), _files(tmp_path / "val", 3)
     cfg = LoopConfig(strategy=strategy, rounds=2, budget=2, initial=3, epochs=1, device="0,1", seed=5,
@@ -114,6 +116,7 @@ def test_loop_on_several_gpus_trains_each_round_in_a_subprocess(tmp_path, gpus, 
         assert launch["extra"]["trainer"] == "labkit.active.ddp:WorkCacheTrainer"
         assert launch["extra"]["callbacks"] == {"on_pretrain_routine_start": ["labkit.active.loop:_drop_tensorboard"]}
         assert launch["env"]["ULTRALYTICS_SAFE_LOAD"] == "1" and launch["env"]["MPLBACKEND"] == "Agg"
+        assert launch["env"]["YOLO_VERBOSE"] == "False"  # as quiet as a round trained in the kernel
         assert rnd["weights"] == str(out_dir / "weights" / "last.pt")
         assert rnd["metrics"] == {"map50": (r + 1) / 10, "map50_95": (r + 1) / 20}
     assert [v["device"] for v in FakeYOLO.vals] == ["0"] * (cfg.rounds + 1)

@@ -131,12 +131,16 @@ def test_ultralytics_train_hands_trainer_class_and_callbacks_to_ultralytics(monk
     assert seen["train"] == {"device": "0,1"} and seen["callbacks"] == []
 
 
-def test_train_passes_extra_arguments_to_the_target(tmp_path, monkeypatch):
-    """Catches: ``extra`` not written into the spec's kwargs (the child's target would never see it)."""
+def test_train_passes_extra_arguments_and_environment_to_the_child(tmp_path, monkeypatch):
+    """Catches: ``extra`` not written into the spec's kwargs, ``env`` not given to the child (or replacing the rest
+    of its environment)."""
     (tmp_path / "faketrainer2.py").write_text(
+        "import os\n"
         "def fit(model, train_kwargs, trainer=None):\n"
-        "    return {'trainer': trainer, 'model': model}\n")
+        "    return {'trainer': trainer, 'model': model, 'quiet': os.environ['YOLO_VERBOSE'],\n"
+        "            'kept': os.environ['LABKIT_X'], 'backend': os.environ['MPLBACKEND']}\n")
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    monkeypatch.setenv("LABKIT_X", "kept")
     out = dl.train("m", {"device": "0,1"}, workdir=tmp_path / "w", target="faketrainer2:fit", stream=False,
-                   extra={"trainer": "pkg:Cls"})
-    assert out == {"trainer": "pkg:Cls", "model": "m"}
+                   extra={"trainer": "pkg:Cls"}, env={"YOLO_VERBOSE": "False"})
+    assert out == {"trainer": "pkg:Cls", "model": "m", "quiet": "False", "kept": "kept", "backend": "Agg"}

@@ -157,10 +157,12 @@ class UltralyticsTrainer:
         c = self.cfg
         events = [] if c.tensorboard else [f"{__name__}:_drop_tensorboard"]
         print(f"labkit: DEVICE={c.device!r}: training {out_dir} with DDP in a subprocess (python -m labkit.ddp_launch)")
-        # the spec sits beside out_dir, not in it: Ultralytics empties the save folder before a DDP launch
+        # the spec sits beside out_dir, not in it: Ultralytics empties the save folder before a DDP launch;
+        # YOLO_VERBOSE=False: the child and its workers print errors only, as quiet_ultralytics does in the kernel
         ddp_launch.train(init_weights or ddp_launch.child_model(c.model), kw,
                          workdir=out_dir.parent / f".ddp-{out_dir.name}",
-                         extra={"trainer": TRAINER, "callbacks": {"on_pretrain_routine_start": events}})
+                         extra={"trainer": TRAINER, "callbacks": {"on_pretrain_routine_start": events}},
+                         env={"YOLO_VERBOSE": "False"})
         weights = out_dir / "weights" / "last.pt"
         if not weights.is_file():
             raise RuntimeError(f"multi-GPU training of {out_dir} ended without writing {weights}")
