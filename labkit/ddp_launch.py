@@ -13,8 +13,12 @@ Matplotlib backend (the kernel's inline backend does not exist outside it), unbu
 rest of the kernel's environment (``LABKIT_*``, ``ULTRALYTICS_SAFE_LOAD``).
 
 Wiring (notebooks 06/07, ``labkit.finetune``): where the training call is made, use
-``if ddp_launch.needs_subprocess(DEVICE): out = ddp_launch.train(model, dict(data=..., epochs=..., device=DEVICE,
-...))`` and read ``out["save_dir"]``/``out["metrics"]``; else train in the kernel as now.
+``if ddp_launch.needs_subprocess(DEVICE): out = ddp_launch.train(child_model(model), dict(data=..., epochs=...,
+device=DEVICE, ...))`` and read ``out["save_dir"]``/``out["metrics"]``; else train in the kernel as now. What
+follows the training in the kernel (validation, prediction) runs on one device, :func:`first_device`.
+A trainer class and callbacks given by name (:func:`ultralytics_train`) reach the DDP workers too: Ultralytics
+pickles them into the script it relaunches (``labkit.active`` keeps its label caches out of the user's dataset that
+way).
 """
 from __future__ import annotations
 
@@ -29,7 +33,8 @@ from typing import Any, Mapping, Sequence
 
 from labkit.errors import UserError
 
-__all__ = ["needs_subprocess", "child_env", "command", "write_spec", "train", "ultralytics_train", "DEFAULT_TARGET"]
+__all__ = ["needs_subprocess", "first_device", "child_model", "child_env", "command", "write_spec", "train",
+           "ultralytics_train", "DEFAULT_TARGET"]
 
 DEFAULT_TARGET = "labkit.ddp_launch:ultralytics_train"
 
@@ -46,6 +51,31 @@ def needs_subprocess(device: Any) -> bool:
     """True when ``device`` names more than one GPU (``"0,1"``, ``[0, 1]``): DDP, which needs a fresh process."""
     devs = _devices(device)
     return len(devs) > 1 and all(d.isdigit() for d in devs)
+
+
+def first_device(device: Any) -> Any:
+    """The one torch device for work done in the kernel: ``"cuda:0"`` for ``"0,1"`` (the first GPU listed);
+    any other ``device`` (``"cpu"``, ``"cuda:1"``, ``"mps"``) unchanged."""
+    return f"cuda:{_devices(device)[0]}" if needs_subprocess(device) else device
+
+
+def child_model(model: Any) -> str:
+    """What the training subprocess loads: a checkpoint path, a yaml, or a ``.pt`` name resolved to the local file.
+
+    A ``.pt`` name without a local file becomes its yaml (random init, with the notice of
+    :func:`labkit.env.yolo_model`): the child never downloads.
+    """
+    from labkit import env
+
+    text = str(model)
+    if isinstance(model, Path) or not text.endswith(".pt") or Path(text).is_file():
+        return text
+    local = env._find_local_weights(text)
+    if local is not None:
+        return str(local)
+    yaml_name = Path(text).with_suffix(".yaml").name
+    print(f"labkit: pretrained {text} not available locally; the DDP run builds {yaml_name} (random init)")
+    return yaml_name
 
 
 def child_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -77,15 +107,19 @@ def write_spec(folder: str | os.PathLike, kwargs: Mapping[str, Any], target: str
 
 
 def train(model: str, train_kwargs: Mapping[str, Any], workdir: str | os.PathLike | None = None,
-          target: str = DEFAULT_TARGET, stream: bool = True) -> dict:
-    """Run ``target(model=..., train_kwargs=...)`` in a subprocess; return what it wrote to its result file.
+          target: str = DEFAULT_TARGET, stream: bool = True, extra: Mapping[str, Any] | None = None,
+          env: Mapping[str, str] | None = None) -> dict:
+    """Run ``target(model=..., train_kwargs=..., **extra)`` in a subprocess; return what it wrote to its result file.
 
     The child's output is streamed to this process's stdout (the notebook) when ``stream``. A failure raises
-    ``RuntimeError`` with the last lines of that output.
+    ``RuntimeError`` with the last lines of that output. ``workdir`` holds the spec and the result; keep it out of
+    the training's own save folder (Ultralytics empties that folder before a DDP launch). ``env``: variables added
+    to the child's environment (:func:`child_env`), which its DDP workers inherit.
     """
     workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="labkit-ddp-"))
-    spec = write_spec(workdir, {"model": model, "train_kwargs": dict(train_kwargs)}, target)
-    proc = subprocess.Popen(command(spec), env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    spec = write_spec(workdir, {"model": model, "train_kwargs": dict(train_kwargs), **dict(extra or {})}, target)
+    proc = subprocess.Popen(command(spec), env=child_env(None if env is None else {**os.environ, **env}),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, bufsize=1)
     tail: list[str] = []
     assert proc.stdout is not None
@@ -100,12 +134,26 @@ def train(model: str, train_kwargs: Mapping[str, Any], workdir: str | os.PathLik
     return json.loads(result.read_text())
 
 
-def ultralytics_train(model: str, train_kwargs: Mapping[str, Any]) -> dict:
-    """``YOLO(model).train(**train_kwargs)`` in this (script) process; Ultralytics runs DDP for ``device="0,1"``."""
+def _resolve(name: str):
+    mod, _, fn = name.partition(":")
+    return getattr(importlib.import_module(mod), fn)
+
+
+def ultralytics_train(model: str, train_kwargs: Mapping[str, Any],
+                      callbacks: Mapping[str, Sequence[str]] | None = None, trainer: str | None = None) -> dict:
+    """``YOLO(model).train(**train_kwargs)`` in this (script) process; Ultralytics runs DDP for ``device="0,1"``.
+
+    ``callbacks`` maps an Ultralytics event to ``"module:function"`` names added to the model before training;
+    ``trainer`` (``"module:Class"``) replaces Ultralytics' trainer class. Both reach every DDP worker: Ultralytics
+    pickles the trainer's class and callbacks into the script it relaunches.
+    """
     from ultralytics import YOLO
 
     y = YOLO(model)
-    y.train(**train_kwargs)
+    for event, names in (callbacks or {}).items():
+        for name in names:
+            y.add_callback(event, _resolve(name))
+    y.train(**({"trainer": _resolve(trainer)} if trainer else {}), **train_kwargs)
     trainer = getattr(y, "trainer", None)
     metrics = getattr(trainer, "metrics", None) or {}
     return {"save_dir": str(getattr(trainer, "save_dir", "")),
@@ -117,8 +165,7 @@ def _main(argv: Sequence[str]) -> int:
         print("usage: python -m labkit.ddp_launch SPEC.json", file=sys.stderr)
         return 2
     spec = json.loads(Path(argv[0]).read_text())
-    mod, _, fn = spec["target"].partition(":")
-    out = getattr(importlib.import_module(mod), fn)(**spec["kwargs"])
+    out = _resolve(spec["target"])(**spec["kwargs"])
     Path(spec["result"]).write_text(json.dumps(out, default=str))
     return 0
 

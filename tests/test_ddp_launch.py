@@ -80,3 +80,68 @@ def test_finetune_train_uses_the_subprocess_for_several_gpus(tmp_path, monkeypat
     assert calls[-1][0] == str(best)
     with pytest.raises(AssertionError, match="must not be built"):  # one device: the kernel path, as before
         finetune.train(data, model="yolov8n.pt", device="0", run_root=tmp_path)
+
+
+@pytest.mark.parametrize("device,want", [("0,1", "cuda:0"), ("2, 3", "cuda:2"), ([1, 0], "cuda:1"), ("cpu", "cpu"),
+                                         ("cuda:1", "cuda:1"), ("mps", "mps")])
+def test_first_device_is_the_one_device_for_the_kernel(device, want):
+    """Catches: "0,1" handed to in-kernel validation/prediction, the first GPU listed ignored, one device changed."""
+    assert dl.first_device(device) == want
+
+
+def test_child_model_never_hands_the_child_a_name_to_download(tmp_path, monkeypatch, capsys):
+    """A .pt name without a local file becomes its yaml (with a notice); a local file, a path or a yaml pass through.
+    Catches: the child given "yolov8n.pt", which Ultralytics would download."""
+    from labkit import env
+
+    monkeypatch.setattr(env, "_find_local_weights", lambda name: None)
+    assert dl.child_model("yolov8s.pt") == "yolov8s.yaml" and "not available locally" in capsys.readouterr().out
+    assert dl.child_model("yolov8n.yaml") == "yolov8n.yaml"
+    ckpt = tmp_path / "last.pt"
+    ckpt.write_bytes(b"")
+    assert dl.child_model(str(ckpt)) == str(ckpt) and dl.child_model(ckpt) == str(ckpt)
+    monkeypatch.setattr(env, "_find_local_weights", lambda name: tmp_path / name)
+    assert dl.child_model("yolov8n.pt") == str(tmp_path / "yolov8n.pt")
+
+
+def test_ultralytics_train_hands_trainer_class_and_callbacks_to_ultralytics(monkeypatch):
+    """The names in the spec become the trainer class and callbacks of YOLO.train (Ultralytics pickles both into its
+    DDP workers). Catches: callbacks or trainer dropped in the child, names not resolved."""
+    import ultralytics
+
+    seen = {}
+
+    class FakeYOLO:
+        def __init__(self, model):
+            seen["model"], seen["callbacks"] = model, []
+            self.trainer = type("T", (), {"save_dir": "runs/x", "metrics": {"mAP50": 0.5, "note": "text"}})()
+
+        def add_callback(self, event, fn):
+            seen["callbacks"].append((event, fn))
+
+        def train(self, **kw):
+            seen["train"] = kw
+
+    monkeypatch.setattr(ultralytics, "YOLO", FakeYOLO)
+    out = dl.ultralytics_train("m.pt", {"device": "0,1"}, callbacks={"on_train_end": ["json:dumps"]},
+                               trainer="json:JSONDecoder")
+    assert out == {"save_dir": "runs/x", "metrics": {"mAP50": 0.5}}
+    assert seen["callbacks"] == [("on_train_end", json.dumps)]
+    assert seen["train"] == {"device": "0,1", "trainer": json.JSONDecoder}
+    dl.ultralytics_train("m.pt", {"device": "0,1"})
+    assert seen["train"] == {"device": "0,1"} and seen["callbacks"] == []
+
+
+def test_train_passes_extra_arguments_and_environment_to_the_child(tmp_path, monkeypatch):
+    """Catches: ``extra`` not written into the spec's kwargs, ``env`` not given to the child (or replacing the rest
+    of its environment)."""
+    (tmp_path / "faketrainer2.py").write_text(
+        "import os\n"
+        "def fit(model, train_kwargs, trainer=None):\n"
+        "    return {'trainer': trainer, 'model': model, 'quiet': os.environ['YOLO_VERBOSE'],\n"
+        "            'kept': os.environ['LABKIT_X'], 'backend': os.environ['MPLBACKEND']}\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    monkeypatch.setenv("LABKIT_X", "kept")
+    out = dl.train("m", {"device": "0,1"}, workdir=tmp_path / "w", target="faketrainer2:fit", stream=False,
+                   extra={"trainer": "pkg:Cls"}, env={"YOLO_VERBOSE": "False"})
+    assert out == {"trainer": "pkg:Cls", "model": "m", "quiet": "False", "kept": "kept", "backend": "Agg"}

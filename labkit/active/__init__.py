@@ -9,7 +9,8 @@ pool scoring, and a loop runner with label-efficiency curves (notebook 07).
 - :mod:`labkit.active.scoring` — batched predictions with full per-box class vectors and embeddings;
 - :mod:`labkit.active.loop` — rounds of train / validate / score / select, resumable after a crash; the published
   protocols (``PROTOCOLS``: ppal-voc, coco, cpu-demo) and results as papers report them (``budget_report``,
-  ``budget_verdict``).
+  ``budget_verdict``); with several GPUs (``device="0,1"``) each round trains with DDP in a subprocess;
+- :mod:`labkit.active.ddp` — the trainer class those DDP workers build (label caches kept in the work folder).
 """
 from .pool import ManifestError, PoolManifest, SimulatedAnnotator  # noqa: F401
 from .strategies import Predictions, make_strategy, STRATEGIES  # noqa: F401

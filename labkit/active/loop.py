@@ -53,7 +53,9 @@ class LoopConfig:
         epochs: training epochs per round.
         warm_start: continue from the previous round's weights (else re-initialise every round).
         model: Ultralytics model name for :func:`labkit.env.yolo_model` (``.pt`` falls back to its yaml offline).
-        imgsz, batch, workers, device: training/scoring settings (``device`` is a torch device string).
+        imgsz, batch, workers, device: training/scoring settings (``device`` is a torch device string, or several
+            GPUs ``"0,1"``: each round then trains with DDP in a subprocess, :mod:`labkit.ddp_launch`, and is
+            validated and scores the pool in this process on the first GPU listed).
         seed: the loop's seed (initial set, random picks, subset, training seed per round).
         subset: score only a random subset of the unlabelled pool (count or fraction), or None for all.
         conf: NMS confidence threshold when scoring (low on purpose: uncertain boxes are the point).
@@ -117,26 +119,58 @@ class UltralyticsTrainer:
         self.cfg = cfg
 
     def __call__(self, data_yaml: Path, rnd: int, init_weights: str | None, out_dir: Path, seed: int):
-        from labkit import weights
+        from labkit import ddp_launch, weights
         from labkit.env import ultralytics_device, yolo_model
         from ultralytics import YOLO
 
         c = self.cfg
         weights.install()  # the warm-start path comes from manifest.json: load it safely (labkit.weights)
-        model = YOLO(init_weights) if init_weights else yolo_model(c.model, verbose=False)
-        if not c.tensorboard:
-            model.add_callback("on_pretrain_routine_start", _drop_tensorboard)
+        ddp = ddp_launch.needs_subprocess(c.device)
         kw = dict(data=str(data_yaml), epochs=c.epochs, imgsz=c.imgsz, batch=c.batch, workers=c.workers,
-                  device=ultralytics_device(c.device), seed=int(seed), deterministic=True,
+                  device=c.device if ddp else ultralytics_device(c.device), seed=int(seed), deterministic=True,
                   project=str(Path(out_dir).parent), name=Path(out_dir).name, exist_ok=True,
                   plots=False, verbose=False, val=False, save=False)
         kw.update(c.train_kwargs)
+        if ddp:
+            return self._train_ddp(kw, Path(data_yaml), init_weights, Path(out_dir))
+        model = YOLO(init_weights) if init_weights else yolo_model(c.model, verbose=False)
+        if not c.tensorboard:
+            model.add_callback("on_pretrain_routine_start", _drop_tensorboard)
         from labkit.finetune import quiet_ultralytics
 
         # label caches go to the work folder, never into the user's dataset (pool.caches_in)
         with quiet_ultralytics(), caches_in(Path(data_yaml).parent / "label_cache"):
             metrics = model.train(**kw)
         weights = Path(model.trainer.last)
+        return {"map50": float(metrics.box.map50), "map50_95": float(metrics.box.map)}, str(weights)
+
+    def _train_ddp(self, kw: dict, data_yaml: Path, init_weights: str | None, out_dir: Path):
+        """Several GPUs: train with Ultralytics' DDP in a subprocess (:mod:`labkit.ddp_launch`) into ``out_dir``, then
+        validate its ``last.pt`` in the kernel on the first GPU listed (:func:`labkit.ddp_launch.first_device`)."""
+        from labkit import ddp_launch
+        from labkit.env import ultralytics_device
+        from labkit.finetune import quiet_ultralytics
+        from ultralytics import YOLO
+
+        from .ddp import TRAINER
+
+        c = self.cfg
+        events = [] if c.tensorboard else [f"{__name__}:_drop_tensorboard"]
+        print(f"labkit: DEVICE={c.device!r}: training {out_dir} with DDP in a subprocess (python -m labkit.ddp_launch)")
+        # the spec sits beside out_dir, not in it: Ultralytics empties the save folder before a DDP launch;
+        # YOLO_VERBOSE=False: the child and its workers print errors only, as quiet_ultralytics does in the kernel
+        ddp_launch.train(init_weights or ddp_launch.child_model(c.model), kw,
+                         workdir=out_dir.parent / f".ddp-{out_dir.name}",
+                         extra={"trainer": TRAINER, "callbacks": {"on_pretrain_routine_start": events}},
+                         env={"YOLO_VERBOSE": "False"})
+        weights = out_dir / "weights" / "last.pt"
+        if not weights.is_file():
+            raise RuntimeError(f"multi-GPU training of {out_dir} ended without writing {weights}")
+        with quiet_ultralytics(), caches_in(data_yaml.parent / "label_cache"):
+            metrics = YOLO(str(weights)).val(data=str(data_yaml), imgsz=c.imgsz, batch=c.batch, workers=c.workers,
+                                             device=ultralytics_device(ddp_launch.first_device(c.device)),
+                                             project=str(out_dir), name="val", exist_ok=True, plots=False,
+                                             verbose=False)
         return {"map50": float(metrics.box.map50), "map50_95": float(metrics.box.map)}, str(weights)
 
 
@@ -151,8 +185,11 @@ class UltralyticsScorer:
         self.cfg, self.progress = cfg, progress
 
     def __call__(self, weights: str, paths: Sequence[str], committee: Sequence[tuple[str, bool]] = ()) -> Predictions:
+        from labkit.ddp_launch import first_device
+
         c = self.cfg
-        kw = dict(imgsz=c.imgsz, batch=max(c.batch, 32), conf=c.conf, device=c.device, progress=self.progress)
+        kw = dict(imgsz=c.imgsz, batch=max(c.batch, 32), conf=c.conf, device=first_device(c.device),
+                  progress=self.progress)
         preds = predict_pool(weights, paths, embed=True, **kw)
         preds.committee = [predict_pool(w, paths, embed=False, desc="committee", flip=f, **kw) for w, f in committee]
         return preds
