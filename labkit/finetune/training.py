@@ -202,7 +202,7 @@ def train(data, model="yolov8n.pt", name: str = "run", epochs: int = 10, imgsz: 
         # Several GPUs: Ultralytics' DDP relaunches a script, which cannot happen inside a kernel; the training runs
         # in a fresh process (labkit.ddp_launch) and writes into the same run folder.
         print(f"labkit: DEVICE={device!r}: training with DDP in a subprocess (python -m labkit.ddp_launch)")
-        out = ddp_launch.train(_ddp_model(model), args, workdir=base / f".ddp-{run_dir.name}")
+        out = ddp_launch.train(ddp_launch.child_model(model), args, workdir=base / f".ddp-{run_dir.name}")
         return Run(name=name, dir=run_dir, params=run_params, final=dict(out.get("metrics") or {}))
     m = env.yolo_model(str(model), verbose=True, trust_weights=trust_weights) if not isinstance(model, Path) else None
     if m is None:
@@ -214,22 +214,3 @@ def train(data, model="yolov8n.pt", name: str = "run", epochs: int = 10, imgsz: 
         res = m.train(**args)
     final = dict(getattr(res, "results_dict", {}) or {}) if res is not None else {}
     return Run(name=name, dir=run_dir, params=run_params, final=final)
-
-
-def _ddp_model(model) -> str:
-    """What the DDP subprocess loads: a checkpoint path, a yaml, or a ``.pt`` name resolved to the local file.
-
-    A ``.pt`` name without a local file becomes its yaml (random init, with the same notice as
-    :func:`labkit.env.yolo_model`): the child never downloads.
-    """
-    from labkit import env
-
-    text = str(model)
-    if isinstance(model, Path) or not text.endswith(".pt") or Path(text).is_file():
-        return text
-    local = env._find_local_weights(text)
-    if local is not None:
-        return str(local)
-    yaml_name = Path(text).with_suffix(".yaml").name
-    print(f"labkit: pretrained {text} not available locally; the DDP run builds {yaml_name} (random init)")
-    return yaml_name
