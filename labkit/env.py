@@ -423,11 +423,24 @@ def banner() -> str:
     return line
 
 
+#: In a labkit run's folder: the device :func:`setup` chose, for the run's ``run.json``.
+DEVICE_FILE = "device.txt"
+
+
 def setup(seed: int = 0, device: str | None = "auto", quiet: bool = False) -> str:
-    """Seed everything, configure offline handling, choose the device; returns the torch device string."""
+    """Seed everything, configure offline handling, choose the device; returns the torch device string.
+
+    In a labkit run (``LABKIT_RUN_DIR`` set by :func:`labkit.runner.run`), the device is also written to the run
+    folder's :data:`DEVICE_FILE`, so the run's summary says which device the notebook really used."""
     configure_offline()
     dev = select_device(device, verbose=True)
     seed_everything(seed)
+    run_dir = os.environ.get("LABKIT_RUN_DIR")
+    if run_dir:  # a labkit run: its run.json names the device the notebook used (labkit.runner reads this file)
+        try:
+            (Path(run_dir) / DEVICE_FILE).write_text(dev)
+        except OSError:
+            pass
     if not quiet:
         where = platform()
         msg = f"labkit {versions(('labkit',))['labkit']} | platform={where} | device={dev} | seed={seed}"

@@ -524,6 +524,16 @@ def _kernel_manager_class(log_path: Path, handles: list):
     return _LoggedKernelManager
 
 
+def _run_device(run_dir: Path) -> str:
+    """The device the notebook used: what its ``labkit.env.setup`` wrote into the run folder, or ``""`` when it
+    did not call it. Read from the file, not probed here: importing torch and asking CUDA in the process that
+    runs the notebook would cost a point of a parallel sweep seconds, and could differ from the kernel's choice."""
+    try:
+        return (run_dir / env.DEVICE_FILE).read_text().strip()
+    except OSError:
+        return ""
+
+
 def run(notebook: str | os.PathLike, params: Mapping[str, Any] | None = None, param_file: str | None = None,
         profile: str | None = None, run_dir: Path | None = None, kind: str | None = None,
         timeout: int | None = None, progress: bool = True, raise_on_error: bool = False,
@@ -591,7 +601,7 @@ def run(notebook: str | os.PathLike, params: Mapping[str, Any] | None = None, pa
             pass
     result = RunResult(notebook=nb.stem, run_dir=str(run_dir), status=status, parameters=parameters,
                        started=started, ended=_now(), wall_s=round(wall, 2), records=records, error=error,
-                       device=env.device_info().get("torch_device", "cpu"), versions=env.versions())
+                       device=_run_device(run_dir), versions=env.versions())
     (run_dir / "run.json").write_text(json.dumps(asdict(result), indent=1, default=str))
     if status == "interrupted":
         raise RunInterrupted(run_dir)

@@ -3,8 +3,10 @@
 One papermill run (:func:`labkit.runner.run`) stays the unit of work; existing engines run those units:
 
 - serial (``jobs=1``, the default): the points run one after another in this process;
-- local (``jobs=N`` or ``gpus=[...]``): each point runs in its own process (``python -m labkit.sweep``), at most
-  N at a time; the CPU cores are split between them (``OMP/MKL/OPENBLAS/NUMEXPR_NUM_THREADS`` and TensorFlow's
+- local (``jobs=N`` or ``gpus=[...]``): each point runs in its own process, at most N at a time; on POSIX each
+  point's process is forked from a fork server that imported this module (and papermill, nbformat, jsonschema with
+  it) once per sweep, so a point does not pay seconds of imports before its kernel starts (elsewhere:
+  ``python -m labkit.sweep _point``); the CPU cores are split between them (``OMP/MKL/OPENBLAS/NUMEXPR_NUM_THREADS`` and TensorFlow's
   ``TF_NUM_INTRAOP_THREADS``/``TF_NUM_INTEROP_THREADS``; torch reads ``OMP_NUM_THREADS``), and with ``gpus`` each
   running point gets one GPU through ``CUDA_VISIBLE_DEVICES``. The Jupyter kernel inherits its process's
   environment, so the notebook sees these values (checked by the tests);
@@ -31,6 +33,7 @@ import csv
 import io
 import json
 import math
+import multiprocessing
 import os
 import re
 import signal
@@ -242,8 +245,79 @@ def _run_serial(nb, todo, start, finish, profile, timeout, progress, log_output)
             raise _Interrupted() from None
 
 
+def _forked_point(spec: dict, env: dict, log_path: str) -> None:  # pragma: no cover - runs in a forked child
+    """One point in a child of the fork server: what ``python -m labkit.sweep _point`` does, minus the imports.
+
+    The child leaves the driver's session (Ctrl-C reaches it only through the driver, which records what
+    finished) and gets SIGINT when its parent dies, as the subprocess path does; its output goes to ``log_path``
+    and its environment (thread share, GPU) is the point's, which the notebook's kernel inherits."""
+    _die_with_parent()
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    null = os.open(os.devnull, os.O_RDONLY)
+    for fd, target in ((null, 0), (log, 1), (log, 2)):
+        os.dup2(fd, target)
+    os.environ.clear()
+    os.environ.update(env)
+    sys.exit(_point_main(json.dumps(spec)))
+
+
+def _fork_context():
+    """The fork-server context for point processes, or None where there is none (Windows): then each point is a
+    fresh ``python -m labkit.sweep _point``."""
+    if os.name != "posix" or "forkserver" not in multiprocessing.get_all_start_methods():
+        return None
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(list(_POINT_IMPORTS))
+    return ctx
+
+
+#: What a point's process imports to run its notebook (papermill, nbclient, jupyter_client's kernel manager and
+#: what it loads to find and start a kernel): the fork server imports them once per sweep.
+_POINT_IMPORTS = ("labkit.sweep", "labkit.runner", "papermill", "papermill.execute", "nbclient",
+                  "jupyter_client.manager", "jupyter_client.kernelspec", "ipykernel.kernelspec", "IPython.paths",
+                  "psutil")
+
+
+class _ForkedPoint:
+    """A point's forked process, with the part of ``subprocess.Popen``'s interface the local executor uses."""
+
+    def __init__(self, ctx, spec: dict, env: dict, log_path: Path):
+        self.process = ctx.Process(target=_forked_point, args=(spec, env, str(log_path)), name="labkit-point")
+        self.process.start()
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.exitcode
+
+    def poll(self) -> int | None:
+        return self.process.exitcode
+
+    def send_signal(self, sig: int) -> None:
+        os.kill(self.process.pid, sig)
+
+    def wait(self, timeout: float | None = None) -> int:
+        self.process.join(timeout)
+        if self.process.exitcode is None:
+            raise subprocess.TimeoutExpired("labkit sweep point", timeout)
+        return self.process.exitcode
+
+    def kill(self) -> None:
+        self.process.kill()
+
+
+def _start_point(ctx, spec: dict, env: dict, run_dir: Path):
+    """Start one point's process (forked from the fork server where there is one); returns it and its log."""
+    if ctx is not None:
+        return _ForkedPoint(ctx, spec, env, run_dir / "point.log"), None
+    log = open(run_dir / "point.log", "ab")  # noqa: SIM115 - closed when the point ends
+    proc = subprocess.Popen(_child_command(spec), env=env, stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent if os.name == "posix" else None)
+    return proc, log
+
+
 def _run_local(nb, todo, start, finish, profile, timeout, jobs, gpus):
     threads = max(1, cpu_count() // jobs)
+    ctx = _fork_context()
     free_gpus = list(gpus or [])
     queue = list(todo)
     running: dict[int, tuple] = {}  # index -> (popen, point, gpu, run_dir, log handle)
@@ -255,15 +329,13 @@ def _run_local(nb, todo, start, finish, profile, timeout, jobs, gpus):
                 run_dir = start(p, gpu)
                 spec = {"notebook": str(nb), "parameters": p["parameters"], "run_dir": str(run_dir),
                         "timeout": timeout}
-                log = open(run_dir / "point.log", "ab")  # noqa: SIM115 - closed when the point ends
-                proc = subprocess.Popen(_child_command(spec), env=point_env(threads, gpu), stdout=log,
-                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        preexec_fn=_die_with_parent if os.name == "posix" else None)
+                proc, log = _start_point(ctx, spec, point_env(threads, gpu), run_dir)
                 running[p["index"]] = (proc, p, gpu, run_dir, log)
             time.sleep(0.05)
             for i, (proc, p, gpu, run_dir, log) in list(running.items()):
                 if proc.poll() is not None:
-                    log.close()
+                    if log is not None:
+                        log.close()
                     del running[i]
                     if gpu is not None:
                         free_gpus.append(gpu)
@@ -279,7 +351,8 @@ def _run_local(nb, todo, start, finish, profile, timeout, jobs, gpus):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-            log.close()
+            if log is not None:
+                log.close()
             res = _result_of(run_dir, proc.returncode)
             if res["status"] == "ok":
                 finish(p, res)

@@ -75,7 +75,7 @@ def test_run_records_everything(tiny_notebooks):
     assert (d / "90_tiny.ipynb").is_file()
     info = json.loads((d / "run.json").read_text())
     assert info["parameters"] == {"X": 21} and info["status"] == "ok"
-    assert info["versions"]["python"] and info["device"] == "cpu"
+    assert info["versions"]["python"] and info["device"] == ""  # it never called labkit.env.setup
     assert info["started"] <= info["ended"] and info["wall_s"] > 0
     assert yaml.safe_load((d / "params.yaml").read_text())["parameters"] == {"X": 21}
     # a second run never overwrites the first
@@ -162,3 +162,20 @@ def test_cli_run_tour_twice_makes_two_run_dirs(labkit_home):
         info = json.loads((Path(d) / "run.json").read_text())
         assert info["status"] == "ok" and info["records"]["epochs"] == 2 and "mAP50" in info["records"]
         assert info["parameters"]["EPOCHS"] == 2
+
+
+def test_run_json_names_the_device_the_notebook_chose(tiny_notebooks):
+    """run.json's device is what the notebook's ``labkit.env.setup`` chose (written into the run folder), not a
+    guess made by the process that runs it. Catches: setup not writing the file (the device is then empty); with
+    test_run_records_everything (a notebook without setup gets ""), the runner probing torch itself."""
+    import nbformat
+    from nbformat import v4
+
+    nb = v4.new_notebook()
+    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    p = v4.new_code_cell("DEVICE = 'auto'")
+    p.metadata["tags"] = ["parameters"]
+    nb.cells = [p, v4.new_code_cell("import labkit\nDEV = labkit.env.setup(seed=0, device=DEVICE, quiet=True)")]
+    nbformat.write(nb, str(tiny_notebooks / "92_device.ipynb"))
+    res = runner.run("92_device", {"DEVICE": "cpu"}, progress=False)
+    assert res.ok and json.loads((Path(res.run_dir) / "run.json").read_text())["device"] == "cpu"

@@ -34,6 +34,8 @@ def envnb(tiny_notebooks):
         "labkit.record('omp', os.environ.get('OMP_NUM_THREADS', ''))\n"
         "labkit.record('tf_intra', os.environ.get('TF_NUM_INTRAOP_THREADS', ''))\n"
         "labkit.record('gpu', os.environ.get('CUDA_VISIBLE_DEVICES', ''))\n"
+        "cmd = open(f'/proc/{os.getppid()}/cmdline', 'rb').read() if os.path.exists('/proc') else b''\n"
+        "labkit.record('point_process', 'forked' if b'forkserver' in cmd else 'exec' if cmd else '?')\n"
         "if FAIL and os.path.exists(FAIL) and SEED == 1:\n    raise ValueError('asked to fail')\n"
         "time.sleep(SLEEP)\n"
         "labkit.record('value', X * 10 + SEED)\n"
@@ -69,10 +71,14 @@ def test_aggregate_mean_std_n():
 
 def test_jobs_run_points_in_parallel_with_their_own_env(envnb, labkit_home):
     """Two points with --jobs 2 --gpus 5,6: they overlap in time, each kernel sees one GPU (different ones) and
-    its share of the cores. Catches: jobs ignored (serial), the GPU or thread env not reaching the kernel."""
+    its share of the cores, and (Linux) each point's process is a child of the sweep's fork server, not a fresh
+    Python that imports papermill again. Catches: jobs ignored (serial), the GPU or thread env not reaching the
+    kernel, the fork server not used (each point exec'ing ``python -m labkit.sweep _point``)."""
     root = sw.sweep("93", {"X": [1, 2]}, fixed={"SLEEP": 2.0}, gpus=["5", "6"])
     rows = list(csv.DictReader(open(root / "comparison.csv")))
     assert [r["status"] for r in rows] == ["ok", "ok"]
+    if sys.platform.startswith("linux"):
+        assert [r["point_process"] for r in rows] == ["forked", "forked"]
     assert sorted(r["gpu"] for r in rows) == ["5", "6"]
     share = str(max(1, sw.cpu_count() // 2))
     assert all(r["omp"] == share and r["tf_intra"] == share for r in rows)
