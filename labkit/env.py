@@ -187,8 +187,11 @@ def paths(create: bool = True) -> Paths:
 def select_device(preference: str | None = "auto", verbose: bool = True) -> str:
     """Pick a torch device string: ``"cuda"``, ``"cuda:1"``, ``"mps"`` or ``"cpu"``.
 
-    ``preference`` is ``"auto"`` (best available), ``"cpu"``, ``"cuda"``/``"cuda:N"``/``"0"``, or ``"mps"``.
-    ``$DEVICE`` overrides ``"auto"``. Asking for a GPU that is absent prints a clear message and falls back to CPU.
+    ``preference`` is ``"auto"`` (best available), ``"cpu"``, ``"cuda"``/``"cuda:N"``/``"0"``, ``"mps"``, or a
+    list of GPUs such as ``"0,1"``: training then runs on all of them through DDP in a subprocess
+    (:mod:`labkit.ddp_launch`), and what runs in this process (validation, prediction) uses the first one, which is
+    what this returns. ``$DEVICE`` overrides ``"auto"``. Asking for a GPU that is absent prints a clear message and
+    falls back to CPU.
     """
     pref = (preference or "auto").strip().lower()
     if pref == "auto" and os.environ.get("DEVICE"):
@@ -203,6 +206,12 @@ def select_device(preference: str | None = "auto", verbose: bool = True) -> str:
         return "cuda" if has_cuda else "mps" if has_mps else "cpu"
     if pref == "cpu":
         return "cpu"
+    gpus = [g.strip() for g in pref.split(",")]
+    if len(gpus) > 1 and all(g.isdigit() for g in gpus):
+        if verbose and has_cuda:
+            print(f"labkit: DEVICE={preference!r}: training uses these GPUs through DDP in a subprocess; "
+                  f"this kernel uses cuda:{gpus[0]}.")
+        pref = gpus[0]
     if pref.isdigit():
         pref = f"cuda:{pref}"
     if pref.startswith("cuda"):
@@ -222,7 +231,7 @@ def select_device(preference: str | None = "auto", verbose: bool = True) -> str:
         if verbose:
             print("labkit: DEVICE='mps' asked for, but Apple MPS is not available; running on CPU.")
         return "cpu"
-    raise ValueError(f"unknown DEVICE {preference!r}: use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
+    raise ValueError(f"unknown DEVICE {preference!r}: use 'auto', 'cpu', 'cuda', 'cuda:N', 'mps' or GPU ids like '0,1'")
 
 
 def seed_everything(seed: int = 0, deterministic: bool = False) -> int:

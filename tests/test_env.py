@@ -38,6 +38,22 @@ def test_select_device_cpu_and_missing_gpu(monkeypatch, capsys):
         env.select_device("tpu9")
 
 
+def test_select_device_gpu_list_means_the_first_gpu_here(monkeypatch, capsys):
+    """DEVICE "0,1" (DDP training in a subprocess): this process uses the first GPU listed; without CUDA, the CPU
+    with the usual message. Catches: the list rejected as an unknown DEVICE (07 could not start with "0,1"), the
+    last GPU taken, the list handed on as a torch device string."""
+    monkeypatch.delenv("DEVICE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    assert env.select_device("2,3") == "cuda:2" and env.select_device(" 0, 1 ") == "cuda:0"
+    assert "DDP in a subprocess" in capsys.readouterr().out
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert env.select_device("0,1") == "cpu"
+    assert "none is available" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="unknown DEVICE"):
+        env.select_device("0,x")
+
+
 def test_ultralytics_device_names():
     assert env.ultralytics_device("cuda") == "0"
     assert env.ultralytics_device("cuda:1") == "1"
