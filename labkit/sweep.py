@@ -11,7 +11,8 @@ One papermill run (:func:`labkit.runner.run`) stays the unit of work; existing e
   running point gets one GPU through ``CUDA_VISIBLE_DEVICES``. The Jupyter kernel inherits its process's
   environment, so the notebook sees these values (checked by the tests);
 - ray (``executor="ray"``): each point is a Ray task (``num_gpus=1`` where the cluster has GPUs, else a CPU
-  share); the task runs the point into a temporary folder on its node and returns the folder as a tar archive,
+  share); the task runs the point (forked from the worker's own fork server, as above) into a temporary folder
+  on its node and returns the folder as a tar archive,
   which the driver unpacks into the sweep folder: the layout is the same as with the other executors, with or
   without a shared filesystem.
 
@@ -261,13 +262,17 @@ def _forked_point(spec: dict, env: dict, log_path: str) -> None:  # pragma: no c
     sys.exit(_point_main(json.dumps(spec)))
 
 
-def _fork_context():
+def _fork_context(extra: Sequence[str] = ()):
     """The fork-server context for point processes, or None where there is none (Windows): then each point is a
-    fresh ``python -m labkit.sweep _point``."""
+    fresh ``python -m labkit.sweep _point``.
+
+    The server imports :data:`_POINT_IMPORTS` (and ``extra``) once; the first call in a process decides. A child
+    still runs the parent's main script again (as multiprocessing does), so a Ray worker passes ``("ray",)``:
+    its main script imports Ray, which the server then already holds."""
     if os.name != "posix" or "forkserver" not in multiprocessing.get_all_start_methods():
         return None
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(list(_POINT_IMPORTS))
+    ctx.set_forkserver_preload([*_POINT_IMPORTS, *extra])
     return ctx
 
 
@@ -374,10 +379,11 @@ def _ray_point(spec: dict, threads: int) -> bytes:
         except Exception:  # noqa: BLE001 - outside Ray, or an old Ray
             pass
         env = point_env(threads, ",".join(map(str, gpu_ids)) if gpu_ids else None)
-        with open(run_dir / "point.log", "ab") as log:
-            proc = subprocess.run(_child_command({**spec, "run_dir": str(run_dir)}), env=env, stdout=log,
-                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False)
-        (run_dir / "point.returncode").write_text(str(proc.returncode))
+        proc, log = _start_point(_fork_context(("ray",)), {**spec, "run_dir": str(run_dir)}, env, run_dir)
+        returncode = proc.wait()
+        if log is not None:
+            log.close()
+        (run_dir / "point.returncode").write_text(str(returncode))
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w:gz") as tar:
             tar.add(run_dir, arcname=".")

@@ -31,12 +31,17 @@ def test_ray_sweep_killed_then_resumed_aggregates_over_seeds(tiny_notebooks, lab
     """4 points (X 1,2 x SEED 0,1) as Ray tasks from a driver process that is SIGKILLed once a point finished;
     the manifest then holds finished and unfinished points; resuming runs only the unfinished ones (into the same
     folder layout) and aggregate.csv has mean ± std over the 2 seeds. Catches: outputs not brought back from the
-    task, a resume that reruns finished points, aggregating per point instead of over seeds."""
+    task, a resume that reruns finished points, aggregating per point instead of over seeds, a task that starts a
+    fresh Python per point instead of forking it from the worker's fork server."""
     nb = v4.new_notebook()
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
     p = v4.new_code_cell("X = 1\nSEED = 0\nSLEEP = 0.0")
     p.metadata["tags"] = ["parameters"]
-    nb.cells = [p, v4.new_code_cell("import time, labkit\ntime.sleep(SLEEP * X)\nlabkit.record('value', X * 10 + SEED)")]
+    nb.cells = [p, v4.new_code_cell(
+        "import os, time, labkit\ntime.sleep(SLEEP * X)\nlabkit.record('value', X * 10 + SEED)\n"
+        "cmd = open(f'/proc/{os.getppid()}/cmdline', 'rb').read() if os.path.exists('/proc') else b''\n"
+        "server = b'multiprocessing.' + b'forkserver import main'  # not one literal: the spec carries this text\n"
+        "labkit.record('point_process', 'forked' if server in cmd else 'exec' if cmd else '?')")]
     nbformat.write(nb, str(tiny_notebooks / "94_ray.ipynb"))
     env = {**os.environ, "LABKIT_NOTEBOOKS": str(tiny_notebooks), "MPLBACKEND": "Agg"}
     cmd = [sys.executable, "-m", "labkit.cli", "sweep", "94", "-p", "X", "1,2", "-p", "SEED", "0,1",
@@ -72,6 +77,8 @@ def test_ray_sweep_killed_then_resumed_aggregates_over_seeds(tiny_notebooks, lab
         assert m[i]["attempts"] == first[i]["attempts"]  # finished points were not rerun
     rows = list(csv.DictReader(open(root / "comparison.csv")))
     assert sorted(int(r["value"]) for r in rows) == [10, 11, 20, 21]
+    if sys.platform.startswith("linux"):  # each task forks its point from the worker's fork server (no re-imports)
+        assert {r["point_process"] for r in rows} == {"forked"}
     agg = list(csv.DictReader(open(root / "aggregate.csv")))
     assert [(r["X"], r["n"], float(r["value_mean"])) for r in agg] == [("1", "2", 10.5), ("2", "2", 20.5)]
     assert float(agg[0]["value_std"]) == pytest.approx(0.5 ** 0.5)
