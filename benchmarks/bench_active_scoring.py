@@ -94,7 +94,8 @@ def main() -> None:
     ap.add_argument("--imgsz", type=int, nargs="+", default=[96, 128], help="input sizes to time")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch threads (every side)")
     ap.add_argument("--batch", type=int, default=32, help="images per batch, both batched sides (capped on CPU)")
-    ap.add_argument("--workers", type=int, default=2, help="labkit's image-reading threads")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="labkit's image-reading threads (default: labkit's own, 0 on the CPU)")
     ap.add_argument("--runs", type=int, default=5, help="timed runs per side")
     ap.add_argument("--warmup", type=int, default=1, help="untimed runs per side before timing")
     ap.add_argument("--conf", type=float, default=0.01)

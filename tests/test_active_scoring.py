@@ -67,6 +67,26 @@ def test_predict_pool_matches_ultralytics_predict(shapes, model):
         assert preds.probs[i].shape[1] == 3  # the other two sigmoids, which Results drops
 
 
+def test_cpu_scoring_reads_images_in_its_own_thread_by_default(shapes, model, monkeypatch):
+    """On the CPU no reading thread is started unless asked for (one competes with torch's threads for the cores:
+    bench_active_scoring, --workers 0 vs 2). Catches: a default of 2 reading threads on the CPU."""
+    import labkit.active.scoring as scoring
+
+    started = []
+
+    class Spy(scoring.ThreadPoolExecutor):
+        def __init__(self, *a, **k):
+            started.append(a or k)
+            super().__init__(*a, **k)
+
+    monkeypatch.setattr(scoring, "ThreadPoolExecutor", Spy)
+    paths = [str(p) for p in shapes.images("train")[:4]]
+    predict_pool(model, paths, imgsz=64, batch=2, conf=0.25, progress=False, device="cpu")
+    assert started == []
+    predict_pool(model, paths, imgsz=64, batch=2, conf=0.25, progress=False, device="cpu", workers=2)
+    assert len(started) == 1
+
+
 def test_batching_does_not_change_scores_and_model_is_untouched(shapes, model):
     paths = [str(p) for p in shapes.images("train")[:5]]
     before = {k: v.clone() for k, v in model.model.state_dict().items()}

@@ -140,7 +140,7 @@ def cpu_batch(batch: int, imgsz: int, device: str = "cpu") -> int:
 
 def predict_pool(model, paths: Sequence[str | os.PathLike], imgsz: int = 128, batch: int = 32,
                  conf: float = 0.01, iou: float = 0.7, max_det: int = 100, device: str = "cpu",
-                 embed: bool = True, progress: bool = True, workers: int = 2, desc: str = "scoring pool",
+                 embed: bool = True, progress: bool = True, workers: int | None = None, desc: str = "scoring pool",
                  flip: bool = False, trust_weights: bool = False) -> Predictions:
     """Run ``model`` over ``paths`` in batches; returns :class:`~labkit.active.strategies.Predictions`.
 
@@ -153,7 +153,9 @@ def predict_pool(model, paths: Sequence[str | os.PathLike], imgsz: int = 128, ba
         device: torch device string.
         embed: also return pooled Detect-input features (P3, P4, P5 global-average-pooled, concatenated).
         progress: show a ``tqdm`` progress bar.
-        workers: threads that read and letterbox the next images.
+        workers: threads that read and letterbox the next batch while this one runs. ``None`` (default): 2 on a
+            GPU, 0 on the CPU, where a reading thread competes with torch's own threads for the cores and slows
+            the network (compare ``python benchmarks/bench_active_scoring.py --workers 0`` and ``--workers 2``).
         flip: run on horizontally flipped images and flip the boxes back (a cheap extra committee member).
         trust_weights: load a weights path without restriction (the explicit opt-in for a trusted legacy file;
             by default it loads safely: :mod:`labkit.weights`).
@@ -176,6 +178,8 @@ def predict_pool(model, paths: Sequence[str | os.PathLike], imgsz: int = 128, ba
             feats.append(torch.cat([x.float().mean(dim=(2, 3)) for x in xs], dim=1).cpu())
         hook = head.register_forward_pre_hook(grab)
     boxes, probs = [], []
+    if workers is None:
+        workers = 0 if cl else 2
     ex = ThreadPoolExecutor(max(1, workers)) if workers else None
     try:
         bar = tqdm(total=len(paths), desc=desc, disable=not progress, unit="img")
