@@ -209,8 +209,8 @@ def select_device(preference: str | None = "auto", verbose: bool = True) -> str:
     gpus = [g.strip() for g in pref.split(",")]
     if len(gpus) > 1 and all(g.isdigit() for g in gpus):
         if verbose and has_cuda:
-            print(f"labkit: DEVICE={preference!r}: training uses these GPUs through DDP in a subprocess; "
-                  f"this kernel uses cuda:{gpus[0]}.")
+            print(f"labkit: DEVICE={preference!r}: several GPUs are for training through DDP in a subprocess; "
+                  f"this process uses cuda:{gpus[0]}.")
         pref = gpus[0]
     if pref.isdigit():
         pref = f"cuda:{pref}"

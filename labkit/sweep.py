@@ -3,9 +3,9 @@
 One papermill run (:func:`labkit.runner.run`) stays the unit of work; existing engines run those units:
 
 - serial (``jobs=1``, the default): the points run one after another in this process;
-- local (``jobs=N`` or ``gpus=[...]``): each point runs in its own process, at most N at a time; on POSIX each
-  point's process is forked from a fork server that imported this module (and papermill, nbformat, jsonschema with
-  it) once per sweep, so a point does not pay seconds of imports before its kernel starts (elsewhere:
+- local (``jobs=N`` or ``gpus=[...]``): each point runs in its own process, at most N at a time; on Linux each
+  point's process is forked from a fork server that imported papermill, nbformat and Jupyter's kernel machinery
+  once for this process, so a point does not pay seconds of imports before its kernel starts (elsewhere:
   ``python -m labkit.sweep _point``); the CPU cores are split between them (``OMP/MKL/OPENBLAS/NUMEXPR_NUM_THREADS`` and TensorFlow's
   ``TF_NUM_INTRAOP_THREADS``/``TF_NUM_INTEROP_THREADS``; torch reads ``OMP_NUM_THREADS``), and with ``gpus`` each
   running point gets one GPU through ``CUDA_VISIBLE_DEVICES``. The Jupyter kernel inherits its process's
@@ -30,6 +30,7 @@ is raised.
 """
 from __future__ import annotations
 
+import atexit
 import csv
 import io
 import json
@@ -42,7 +43,9 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
+import types
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -250,34 +253,66 @@ def _forked_point(spec: dict, env: dict, log_path: str) -> None:  # pragma: no c
     """One point in a child of the fork server: what ``python -m labkit.sweep _point`` does, minus the imports.
 
     The child leaves the driver's session (Ctrl-C reaches it only through the driver, which records what
-    finished) and gets SIGINT when its parent dies, as the subprocess path does; its output goes to ``log_path``
-    and its environment (thread share, GPU) is the point's, which the notebook's kernel inherits."""
+    finished) and gets SIGINT when its parent, the fork server, dies: the server exits when the driver does, once
+    no child holds its copy of the driver's "alive" pipe, so the child closes that copy first (multiprocessing
+    hands every child one; kept, a killed driver would leave its points running to the end). Its output goes to
+    ``log_path`` and its environment (thread share, GPU) is the point's, which the notebook's kernel inherits.
+    Exit handlers run before the child leaves (multiprocessing ends a forked child with ``os._exit``)."""
+    from multiprocessing import forkserver
+
     _die_with_parent()
+    server = getattr(forkserver, "_forkserver", None)
+    alive = getattr(server, "_forkserver_alive_fd", None)
+    if alive is not None:
+        os.close(alive)
+        server._forkserver_alive_fd = None
     log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     null = os.open(os.devnull, os.O_RDONLY)
     for fd, target in ((null, 0), (log, 1), (log, 2)):
         os.dup2(fd, target)
     os.environ.clear()
     os.environ.update(env)
-    sys.exit(_point_main(json.dumps(spec)))
+    try:
+        code = _point_main(json.dumps(spec))
+    finally:
+        atexit._run_exitfuncs()
+    sys.exit(code)
 
 
-def _fork_context(extra: Sequence[str] = ()):
-    """The fork-server context for point processes, or None where there is none (Windows): then each point is a
-    fresh ``python -m labkit.sweep _point``.
+def _fork_context():
+    """The fork-server context for point processes on Linux, or None elsewhere: then each point is a fresh
+    ``python -m labkit.sweep _point`` (macOS: forking a process that has used Apple's frameworks is unsafe, and
+    the point's parent-death signal is Linux's).
 
-    The server imports :data:`_POINT_IMPORTS` (and ``extra``) once; the first call in a process decides. A child
-    still runs the parent's main script again (as multiprocessing does), so a Ray worker passes ``("ray",)``:
-    its main script imports Ray, which the server then already holds."""
-    if os.name != "posix" or "forkserver" not in multiprocessing.get_all_start_methods():
+    The server starts with the first forked point of this process and imports :data:`_POINT_IMPORTS` once; it
+    lives as long as this process (a Jupyter kernel: across sweeps)."""
+    if not sys.platform.startswith("linux") or "forkserver" not in multiprocessing.get_all_start_methods():
         return None
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload([*_POINT_IMPORTS, *extra])
+    ctx.set_forkserver_preload(list(_POINT_IMPORTS))
     return ctx
 
 
+_START_LOCK = threading.Lock()
+
+
+def _start_without_main(process) -> None:
+    """``process.start()`` without handing the child this process's ``__main__`` to import again.
+
+    multiprocessing re-runs the parent's main script in every child (as ``__mp_main__``): a script that calls
+    :func:`sweep` at top level would sweep again inside each point, and every point would pay the script's
+    imports. The target lives in this module, so the child needs nothing from ``__main__``."""
+    with _START_LOCK:
+        main = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            process.start()
+        finally:
+            sys.modules["__main__"] = main
+
+
 #: What a point's process imports to run its notebook (papermill, nbclient, jupyter_client's kernel manager and
-#: what it loads to find and start a kernel): the fork server imports them once per sweep.
+#: what it loads to find and start a kernel): the fork server imports them once.
 _POINT_IMPORTS = ("labkit.sweep", "labkit.runner", "papermill", "papermill.execute", "nbclient",
                   "jupyter_client.manager", "jupyter_client.kernelspec", "ipykernel.kernelspec", "IPython.paths",
                   "psutil")
@@ -288,7 +323,7 @@ class _ForkedPoint:
 
     def __init__(self, ctx, spec: dict, env: dict, log_path: Path):
         self.process = ctx.Process(target=_forked_point, args=(spec, env, str(log_path)), name="labkit-point")
-        self.process.start()
+        _start_without_main(self.process)
 
     @property
     def returncode(self) -> int | None:
@@ -298,7 +333,10 @@ class _ForkedPoint:
         return self.process.exitcode
 
     def send_signal(self, sig: int) -> None:
-        os.kill(self.process.pid, sig)
+        try:
+            os.kill(self.process.pid, sig)
+        except ProcessLookupError:  # it ended between the last poll and now
+            pass
 
     def wait(self, timeout: float | None = None) -> int:
         self.process.join(timeout)
@@ -345,7 +383,7 @@ def _run_local(nb, todo, start, finish, profile, timeout, jobs, gpus):
                     if gpu is not None:
                         free_gpus.append(gpu)
                     finish(p, _result_of(run_dir, proc.returncode))
-    except KeyboardInterrupt:
+    except BaseException as exc:  # Ctrl-C, or an error in the driver: no point may outlive it unrecorded
         for proc, *_ in running.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGINT)  # run() records status interrupted, stops its kernel
@@ -359,11 +397,16 @@ def _run_local(nb, todo, start, finish, profile, timeout, jobs, gpus):
             if log is not None:
                 log.close()
             res = _result_of(run_dir, proc.returncode)
-            if res["status"] == "ok":
-                finish(p, res)
-            else:
-                finish(p, {**res, "status": "interrupted", "error": res.get("error") or "stopped with Ctrl-C"})
-        raise _Interrupted() from None
+            why = "stopped with Ctrl-C" if isinstance(exc, KeyboardInterrupt) else f"sweep stopped: {exc!r}"[:200]
+            try:
+                finish(p, res if res["status"] == "ok" else
+                       {**res, "status": "interrupted", "error": res.get("error") or why})
+            except Exception:  # noqa: BLE001 - the driver's own error (e.g. the manifest unwritable) is raised below
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+        if isinstance(exc, KeyboardInterrupt):
+            raise _Interrupted() from None
+        raise
 
 
 def _ray_point(spec: dict, threads: int) -> bytes:
@@ -379,7 +422,7 @@ def _ray_point(spec: dict, threads: int) -> bytes:
         except Exception:  # noqa: BLE001 - outside Ray, or an old Ray
             pass
         env = point_env(threads, ",".join(map(str, gpu_ids)) if gpu_ids else None)
-        proc, log = _start_point(_fork_context(("ray",)), {**spec, "run_dir": str(run_dir)}, env, run_dir)
+        proc, log = _start_point(_fork_context(), {**spec, "run_dir": str(run_dir)}, env, run_dir)
         returncode = proc.wait()
         if log is not None:
             log.close()

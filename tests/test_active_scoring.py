@@ -67,7 +67,7 @@ def test_predict_pool_matches_ultralytics_predict(shapes, model):
         assert preds.probs[i].shape[1] == 3  # the other two sigmoids, which Results drops
 
 
-def test_cpu_scoring_reads_images_in_its_own_thread_by_default(shapes, model, monkeypatch):
+def test_cpu_scoring_starts_no_reading_thread_by_default(shapes, model, monkeypatch):
     """On the CPU no reading thread is started unless asked for (one competes with torch's threads for the cores:
     bench_active_scoring, --workers 0 vs 2). Catches: a default of 2 reading threads on the CPU."""
     import labkit.active.scoring as scoring

@@ -38,6 +38,7 @@ def envnb(tiny_notebooks):
         "server = b'multiprocessing.' + b'forkserver import main'  # not one literal: the spec carries this text\n"
         "labkit.record('point_process', 'forked' if server in cmd else 'exec' if cmd else '?')\n"
         "if FAIL and os.path.exists(FAIL) and SEED == 1:\n    raise ValueError('asked to fail')\n"
+        "labkit.record('kernel_pid', os.getpid())\n"
         "time.sleep(SLEEP)\n"
         "labkit.record('value', X * 10 + SEED)\n"
         "labkit.record('t0', t0)\nlabkit.record('t1', time.time())")]
@@ -162,3 +163,54 @@ def test_ctrl_c_records_finished_points_then_resume(envnb, labkit_home):
     assert m2["points"][0]["attempts"] == m["points"][0]["attempts"]  # the finished point was skipped
     assert all(len(p["attempts"]) >= 1 for p in m2["points"][1:])
     assert [p["status"] for p in m2["points"][1:]] == ["failed", "failed"] and r.returncode == 1  # cell timeout
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] == "Z"  # a zombie has stopped running
+    except (OSError, IndexError):
+        return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_killed_driver_interrupts_its_points(envnb, labkit_home):
+    """SIGKILL to a `labkit sweep --jobs 2` driver while two 60 s points run: within seconds each point records
+    ``interrupted`` in its own run.json and its kernel is gone. Catches: forked points keeping the fork server alive
+    (their copy of its "alive" pipe left open: they ran the full 60 s and wrote ``ok``), no parent-death signal."""
+    env = {**os.environ, "LABKIT_NOTEBOOKS": str(envnb), "MPLBACKEND": "Agg"}
+    cmd = [sys.executable, "-m", "labkit.cli", "sweep", "93", "-p", "X", "1,2", "--set", "SLEEP", "60", "--jobs", "2"]
+    err = open(labkit_home / "driver.err", "w")  # not a pipe: the points would hold it open  # noqa: SIM115
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
+    base = labkit_home / "runs" / "sweeps" / "93_env"
+    deadline, records = time.monotonic() + 90, []
+    while time.monotonic() < deadline and len(records) < 2:  # both kernels are in their sleep
+        records = [r for r in base.glob("*/*/records.json") if "kernel_pid" in r.read_text()]
+        time.sleep(0.3)
+    if len(records) < 2:
+        proc.kill()
+        proc.wait()
+        pytest.fail("the points did not get going: " + (labkit_home / "driver.err").read_text()[-2000:])
+    t_kill = time.monotonic()
+    proc.kill()
+    proc.wait(timeout=30)
+    err.close()
+    runs = [r.parent / "run.json" for r in records]
+    pids = [json.loads(r.read_text())["kernel_pid"] for r in records]
+    while time.monotonic() - t_kill < 30 and not (all(r.exists() for r in runs) and all(map(_gone, pids))):
+        time.sleep(0.3)
+    assert [json.loads(r.read_text())["status"] if r.exists() else "no run.json" for r in runs] == ["interrupted"] * 2
+    assert all(map(_gone, pids)) and time.monotonic() - t_kill < 30
+
+
+def test_script_sweeping_at_top_level_is_not_rerun_by_its_points(envnb, labkit_home, tmp_path):
+    """A script that calls sweep() at top level (no ``if __name__ == "__main__"``) with jobs=2: its points do not
+    import the script again (multiprocessing would: each point would start the sweep over). Catches: the driver's
+    ``__main__`` handed to the forked points."""
+    script = tmp_path / "drive.py"
+    script.write_text("from labkit import sweep\nsweep.sweep('93', {'X': [1, 2]}, jobs=2)\nprint('driver done')\n")
+    env = {**os.environ, "LABKIT_NOTEBOOKS": str(envnb), "MPLBACKEND": "Agg"}
+    r = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0 and r.stdout.count("driver done") == 1, r.stderr[-2000:]
+    (root,) = [m.parent for m in (labkit_home / "runs" / "sweeps" / "93_env").glob("*/sweep.json")]
+    m = json.loads((root / "sweep.json").read_text())
+    assert [p["status"] for p in m["points"]] == ["ok", "ok"] and [len(p["attempts"]) for p in m["points"]] == [1, 1]
