@@ -11,8 +11,8 @@ Each point is a tiny notebook that does a fixed amount of CPU-bound work and rec
 - ``blas``: 400x400 matrix products (``--work`` of them). A serial point's BLAS already runs on every core, and the
   parallel executors give each of 2 points one thread (``labkit.sweep.thread_env``), so on 2 cores both ways do the
   same work on the same 2 cores: ``--jobs 2`` gains little over serial here (only the single-threaded kernel
-  start-up and Python overlap; ``benchmarks/results/bench_sweep-20261203T123622Z.json``, 8 points, ``--work 6000``,
-  2 idle cores: serial 66.6 s, ``--jobs 2`` 58.2 s, Ray 61.2 s). Kept to show that limit: parallel points pay off
+  start-up and Python overlap; ``benchmarks/results/bench_sweep-20261203T131929Z.json``, 8 points, ``--work 6000``,
+  2 idle cores: serial 66.6 s, ``--jobs 2`` 59.2 s, Ray 64.6 s). Kept to show that limit: parallel points pay off
   for work that does not already fill the cores.
 
 The benchmark prints which kind ran and, per way, the wall time, the speed-up over serial, and the overhead per
