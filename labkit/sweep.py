@@ -273,7 +273,7 @@ def _forked_point(spec: dict, env: dict, log_path: str) -> None:  # pragma: no c
     os.environ.clear()
     os.environ.update(env)
     try:
-        code = _point_main(json.dumps(spec))
+        code = _run_point(spec)
     finally:
         atexit._run_exitfuncs()
     sys.exit(code)
@@ -674,8 +674,8 @@ def _plot(rows: list[dict], keys: list[str], out: Path, aggregated: bool) -> Non
 # ----------------------------------------------------------------------------------------------
 # The point process: python -m labkit.sweep _point SPEC_JSON
 # ----------------------------------------------------------------------------------------------
-def _point_main(spec_text: str) -> int:
-    spec = json.loads(spec_text)
+def _run_point(spec: dict) -> int:
+    """Run one point as its spec says (in the point's own process); 0, or 130 when it was interrupted."""
     nb = Path(spec["notebook"])
     run_dir = Path(spec["run_dir"])
     if not nb.is_file() and spec.get("notebook_text") is not None:  # a node without the driver's files
@@ -690,5 +690,5 @@ def _point_main(spec_text: str) -> int:
 
 if __name__ == "__main__":  # pragma: no cover - exercised through subprocesses in the tests
     if len(sys.argv) == 3 and sys.argv[1] == "_point":
-        sys.exit(_point_main(sys.argv[2]))
+        sys.exit(_run_point(json.loads(sys.argv[2])))
     sys.exit("usage: python -m labkit.sweep _point SPEC_JSON (internal; use `labkit sweep`)")
